@@ -1,0 +1,122 @@
+// Types that cross the bus as JSON (console interface) or shape the approval pipeline. The daemon
+// produces them, the console renders them; both import them from here so they cannot drift.
+
+export type RequestKind = 'secret' | 'write' | 'delete' | 'sign' | 'key' | 'export' | 'import';
+export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
+export type DecisionVerb = 'once' | 'remember' | 'deny';
+
+/** A process as read by the daemon from /proc (verified, not claimed). */
+export interface ProcessInfo {
+  pid: number;
+  /** Start time in clock ticks since boot (/proc/PID/stat field 22): with pid, names the process uniquely. */
+  startTime: number;
+  uid: number | null;
+  comm: string | null;
+  exe: string | null;
+  cmdline: string[];
+  cwd: string | null;
+}
+
+export interface RequesterInfo {
+  busName: string;
+  /** From the bus (GetConnectionCredentials): trustworthy. */
+  uid: number;
+  userName: string | null;
+  /** The calling process, read from /proc by PID from the bus; null if it vanished. */
+  process: ProcessInfo | null;
+  /** Parents of the calling process, nearest first, up to the session leader (bounded depth). */
+  chain: ProcessInfo[];
+  systemdUnit: string | null;
+  /**
+   * What the client says about itself or its own requester (e.g. the agent forwarding a session-bus
+   * caller, sd-gpg reporting the repository). Never trusted; always shown as claimed.
+   */
+  claimed: Record<string, string>;
+}
+
+export interface ItemTarget {
+  itemId: string;
+  collectionId: string;
+  collectionLabel: string;
+  label: string;
+  attributes: Record<string, string>;
+}
+
+export interface ChangedFile {
+  path: string;
+  added: number | null;
+  removed: number | null;
+}
+
+/** What will be signed, parsed by the daemon from the payload bytes themselves. */
+export interface SignDetails {
+  payloadKind: 'commit' | 'tag' | 'push-cert' | 'unknown';
+  /** Header fields in payload order (tree, parent, author, committer, encoding, object, type, tag, tagger, ...). */
+  headers: Array<[string, string]>;
+  message: string;
+  payloadBytes: number;
+  key: { fingerprint: string; keyId: string; userIds: string[]; algorithm: string } | null;
+  /** Reported by the client, not derivable from the payload: repository, branch, changed files. */
+  reported: { repository?: string; branch?: string; files?: ChangedFile[] };
+  /** Places where the client's claims disagree with the payload. */
+  contradictions: string[];
+}
+
+export interface KeyDetails {
+  action: 'import' | 'generate' | 'delete';
+  fingerprint: string | null;
+  userIds: string[];
+  algorithm: string | null;
+  /** The console must collect one more secret (the key's own passphrase) to approve. */
+  needsPassphrase: boolean;
+}
+
+export interface PendingRequest {
+  id: string;
+  kind: RequestKind;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  deadline: number;
+  requester: RequesterInfo;
+  /** One line, already plain text from our own templates plus untrusted fields. */
+  summary: string;
+  items: ItemTarget[];
+  sign: SignDetails | null;
+  key: KeyDetails | null;
+  /** What "a" (approve and remember) would cover, or null if this request cannot be remembered. */
+  rememberScope: { description: string; minutes: number } | null;
+}
+
+export interface HistoryEntry {
+  id: string;
+  kind: RequestKind;
+  requesterUid: number;
+  requesterPid: number | null;
+  requesterExe: string | null;
+  target: string;
+  outcome: RequestState | 'remembered';
+  scope: string | null;
+  createdAt: number;
+  decidedAt: number | null;
+}
+
+export interface RememberedDecision {
+  id: string;
+  kind: RequestKind;
+  uid: number;
+  exe: string;
+  /** Item id for secret reads; `repository\0key` for signing. */
+  target: string;
+  targetLabel: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface DaemonStatus {
+  initialized: boolean;
+  locked: boolean;
+  pending: number;
+  consoleConnected: boolean;
+  version: string;
+  requestTimeoutSeconds: number;
+}

@@ -1,0 +1,89 @@
+// What the rest of the daemon needs from the encrypted store. The implementation lives in
+// daemon/store/ (SQLite + AES-256-GCM under an Argon2id key); this file is the seam between the
+// approval pipeline and storage, so either side can change inside without the other.
+//
+// Every method that reads or writes collections, items or keys throws SdError('StoreLocked')
+// while locked and SdError('StoreNotInitialized') before create(). Secrets go in and out as
+// Buffers; callers wipe the Buffers they receive (fill(0)) when done.
+
+export interface CollectionRecord {
+  id: string;
+  label: string;
+  aliases: string[];
+  /** Seconds since the epoch. */
+  created: number;
+  modified: number;
+}
+
+export interface ItemRecord {
+  id: string;
+  collectionId: string;
+  label: string;
+  attributes: Record<string, string>;
+  contentType: string;
+  created: number;
+  modified: number;
+}
+
+export interface NewItem {
+  collectionId: string;
+  label: string;
+  attributes: Record<string, string>;
+  secret: Buffer;
+  contentType: string;
+}
+
+export interface KeyRecord {
+  fingerprint: string;
+  keyId: string;
+  userIds: string[];
+  algorithm: string;
+  created: number;
+}
+
+export interface SecretStoreApi {
+  readonly initialized: boolean;
+  readonly locked: boolean;
+
+  /** First run: derive the key, create the default collection ("login", alias "default"); returns the one-time recovery code. */
+  create(passphrase: Buffer): Promise<string>;
+  /** Wrong passphrase → WrongPassphrase after a delay that grows with repeated failures; TooManyAttempts while a delay is pending. */
+  unlock(passphrase: Buffer): Promise<void>;
+  /** Wipes the key and any cached decrypted material. */
+  lock(): void;
+  changePassphrase(oldPassphrase: Buffer, newPassphrase: Buffer): Promise<void>;
+  /** Returns a fresh recovery code; the old one stops working. */
+  resetPassphrase(recoveryCode: string, newPassphrase: Buffer): Promise<string>;
+
+  listCollections(): CollectionRecord[];
+  createCollection(label: string, alias?: string): CollectionRecord;
+  setCollectionLabel(id: string, label: string): void;
+  deleteCollection(id: string): void;
+  readAlias(alias: string): string | null;
+  setAlias(alias: string, collectionId: string | null): void;
+
+  /** collectionId null = all collections. Matches items having all the given attributes. */
+  searchItems(collectionId: string | null, attributes: Record<string, string>): string[];
+  /** Unknown ids are skipped. */
+  getItems(ids: string[]): ItemRecord[];
+  /** The item in that collection whose attributes are exactly these, if any (for create-with-replace). */
+  findExact(collectionId: string, attributes: Record<string, string>): string | null;
+  createItem(item: NewItem): ItemRecord;
+  getSecret(id: string): { secret: Buffer; contentType: string };
+  setSecret(id: string, secret: Buffer, contentType: string): void;
+  updateItem(id: string, changes: { label?: string; attributes?: Record<string, string> }): void;
+  deleteItem(id: string): void;
+
+  listKeys(): KeyRecord[];
+  putKey(record: KeyRecord, armoredSecretKey: Buffer): void;
+  /** The armored secret key; the caller wipes it. */
+  getKeySecret(fingerprint: string): Buffer;
+  deleteKey(fingerprint: string): void;
+
+  /** An encrypted, checksummed bundle of every collection, item and key. */
+  exportBundle(bundlePassphrase: Buffer): Promise<Buffer>;
+  /** Adds the bundle's contents; returns the number of items imported. BadBundle on damage or wrong passphrase. */
+  importBundle(bundle: Buffer, bundlePassphrase: Buffer): Promise<number>;
+
+  close(): void;
+}
