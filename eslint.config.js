@@ -2,7 +2,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const processFolders = ['daemon', 'tui', 'agent', 'gpg-client', 'provision', 'dev'];
+const processFolders = ['daemon', 'tui', 'agent', 'cli', 'gpg-client', 'provision', 'dev'];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'test/vm/cache/**', '.cache/**'] },

@@ -1,0 +1,77 @@
+// The daemon's inner seams: what request handlers (items, signing, keys, bundles) get to work
+// with. The approval pipeline, requester resolution and audit implement these; handlers depend
+// only on these shapes, so each feature module can be built and tested on its own.
+import type { CallContext } from '../core/dbus/service.js';
+import type { Config } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import type { ItemTarget, KeyDetails, RequesterInfo, RequestKind, SignDetails } from '../core/wire.js';
+import type { SecretStoreApi } from './store/types.js';
+
+/** What a remembered decision would cover: one entry per target (item id, or `repository\0key`). */
+export interface RememberSpec {
+  kind: RequestKind;
+  targets: string[];
+  targetLabel: string;
+  /** Shown on the console next to `a`, e.g. "python3 may read 'GitHub token' for 10 minutes". */
+  description: string;
+}
+
+export interface ApprovalInput {
+  kind: RequestKind;
+  requester: RequesterInfo;
+  summary: string;
+  items?: ItemTarget[];
+  sign?: SignDetails;
+  key?: KeyDetails;
+  /** null/undefined: this request can only be approved once. */
+  remember?: RememberSpec | null;
+}
+
+export interface ApprovalOutcome {
+  /** 'remembered': a remembered decision covered it and nobody was asked. */
+  decision: 'once' | 'remember' | 'remembered';
+  /** Set when the console approved with ApproveWithSecret (e.g. a key's own passphrase); the receiver wipes it. */
+  secret?: Buffer;
+}
+
+export interface ApprovalGate {
+  /**
+   * Resolves when approved. Rejects with SdError Denied, Timeout, Cancelled (the owner's bus name
+   * went away), NoConsole, QueueFull or StoreLocked. Audit rows are written by the gate.
+   */
+  request(input: ApprovalInput, ownerBusName: string): Promise<ApprovalOutcome>;
+}
+
+export interface RequesterResolver {
+  /** Verified identity from the bus and /proc, plus the caller's claims (context a{sv}) kept apart. */
+  resolve(ctx: CallContext, untrustedContext: Record<string, unknown>): Promise<RequesterInfo>;
+  /** Throws NotAuthorized unless the caller's UID may use the request interface. */
+  assertDesktopCaller(ctx: CallContext): Promise<void>;
+  /** Throws NotAuthorized unless the caller's UID is the companion's. */
+  assertCompanionCaller(ctx: CallContext): Promise<void>;
+}
+
+export interface AuditSink {
+  /** Append one row; never pass a secret. */
+  record(entry: {
+    requestId: string;
+    kind: RequestKind | 'store';
+    requester: RequesterInfo | null;
+    target: string;
+    outcome: string;
+    scope?: string | null;
+    createdAt: number;
+    decidedAt?: number | null;
+  }): void;
+}
+
+export interface DaemonServices {
+  config: Config;
+  logger: Logger;
+  store: SecretStoreApi;
+  approvals: ApprovalGate;
+  requesters: RequesterResolver;
+  audit: AuditSink;
+  /** Milliseconds since the epoch; injectable so tests can move time. */
+  now(): number;
+}
