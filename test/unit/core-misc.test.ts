@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/logger.js';
+import { SdError, codeFromDbusErrorName, dbusErrorName } from '../../core/errors.js';
+import { parseIntrospection } from '../../core/dbus/introspection.js';
+import { VERSION } from '../../core/version.js';
+import { CONSOLE_INTERFACE, REQUEST_INTERFACE } from '../../core/names.js';
+
+describe('logger', () => {
+  it('prefixes the syslog level and keeps one event on one line', () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', write: (l) => lines.push(l) }).child('store');
+    log.debug('hidden');
+    log.warning('two\nlines', { path: '/x y' });
+    log.error('failed', { error: new Error('boom') });
+    expect(lines).toEqual(['<4>store: two\\nlines path="/x y"\n', '<3>store: failed error=boom\n']);
+  });
+});
+
+describe('errors', () => {
+  it('maps codes to D-Bus names and back', () => {
+    expect(dbusErrorName('Denied')).toBe('net.mowaka.SecretsDispatcher1.Error.Denied');
+    expect(codeFromDbusErrorName('net.mowaka.SecretsDispatcher1.Error.QueueFull')).toBe('QueueFull');
+    expect(codeFromDbusErrorName('net.mowaka.SecretsDispatcher1.Error.Nope')).toBeUndefined();
+    expect(codeFromDbusErrorName('org.freedesktop.DBus.Error.Failed')).toBeUndefined();
+  });
+
+  it('keeps the catalogue sentence first and lets a spec name override', () => {
+    const err = new SdError('StoreLocked', 'Item x.', { dbusName: 'org.freedesktop.Secret.Error.IsLocked' });
+    expect(err.message).toBe('The store is locked. Unlock it on the console. Item x.');
+    expect(err.dbusName).toBe('org.freedesktop.Secret.Error.IsLocked');
+  });
+});
+
+describe('introspection contract', () => {
+  it('parses the checked-in daemon interfaces', () => {
+    const req = parseIntrospection(readFileSync('daemon/introspection/net.mowaka.SecretsDispatcher1.xml', 'utf8')).get(REQUEST_INTERFACE)!;
+    expect(req.methods.get('GetSecrets')).toMatchObject({ inSignature: 'asa{sv}', outSignature: 'a(says)' });
+    expect(req.methods.get('Sign')).toMatchObject({ inSignature: 'aysa{sv}', outSignature: 'sa{sv}' });
+    expect(req.methods.get('Lock')).toMatchObject({ inSignature: '', outSignature: '' });
+    const con = parseIntrospection(readFileSync('daemon/introspection/net.mowaka.SecretsDispatcher1.Console.xml', 'utf8')).get(CONSOLE_INTERFACE)!;
+    expect(con.signals.get('Changed')?.signature).toBe('t');
+    expect(con.methods.get('Decide')?.inSignature).toBe('ssu');
+  });
+});
+
+describe('version', () => {
+  it('agrees with package.json', () => {
+    expect(VERSION).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
+  });
+});
