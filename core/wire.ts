@@ -89,13 +89,18 @@ export interface PendingRequest {
 
 export interface HistoryEntry {
   id: string;
-  kind: RequestKind;
+  /** 'store': create/unlock/lock/passphrase changes (see core/audit.ts). */
+  kind: RequestKind | 'store';
+  /** -1 when the row has no requester (e.g. a store event from the console). */
   requesterUid: number;
   requesterPid: number | null;
   requesterExe: string | null;
   target: string;
-  outcome: RequestState | 'remembered';
+  /** 'refused': failed before anyone was asked; 'done'/'failed': store events. */
+  outcome: RequestState | 'remembered' | 'refused' | 'done' | 'failed';
   scope: string | null;
+  /** Why (error code for refused/failed rows), our own text; may be null. */
+  detail?: string | null;
   createdAt: number;
   decidedAt: number | null;
 }
