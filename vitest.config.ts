@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 // per worker to keep a 2-core machine responsive.
 export default defineConfig({
   test: {
+    // In CI a JSON report is kept too, so .ci/run can print a plain "N passed, N failed" line.
+    reporters: process.env.CI ? ['default', ['json', { outputFile: '.cache/vitest-report.json' }]] : ['default'],
     projects: [
       {
         test: {
