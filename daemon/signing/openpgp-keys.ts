@@ -1,0 +1,152 @@
+// OpenPGP keys and detached signatures with the `openpgp` package. Only v4 keys go in or come
+// out: gpg 2.2 (Debian 12), which verifies what we sign, cannot read v6 keys or signatures.
+// Private keys are kept unencrypted inside the store (the store itself is encrypted), so a key's
+// own passphrase is needed once, at import.
+import * as openpgp from 'openpgp';
+import { SdError } from '../../core/errors.js';
+import { LIMITS } from '../../core/limits.js';
+import type { KeyRecord } from '../store/types.js';
+
+/** The public facts about a key, as the console and ListKeys show them. */
+export interface KeyFacts extends KeyRecord {
+  /** The key's secret material is passphrase-protected. */
+  encrypted: boolean;
+}
+
+const MAX_ARMORED_KEY_BYTES = 1024 * 1024;
+
+function hex(fingerprint: string): string {
+  return fingerprint.toUpperCase();
+}
+
+/** "ed25519", "rsa3072", "nistp256": how gpg users name algorithms. */
+export function describeAlgorithm(info: openpgp.AlgorithmInfo): string {
+  if ('bits' in info && typeof info.bits === 'number' && info.algorithm.startsWith('rsa')) return `rsa${info.bits}`;
+  if ('curve' in info && typeof info.curve === 'string') {
+    if (info.curve === 'ed25519Legacy' || info.curve === 'curve25519Legacy') return info.curve === 'ed25519Legacy' ? 'ed25519' : 'cv25519';
+    return info.curve.toLowerCase();
+  }
+  return String(info.algorithm);
+}
+
+function factsOf(key: openpgp.PrivateKey): KeyFacts {
+  const fingerprint = hex(key.getFingerprint());
+  return {
+    fingerprint,
+    keyId: fingerprint.slice(-16),
+    userIds: key.getUserIDs(),
+    algorithm: describeAlgorithm(key.getAlgorithmInfo()),
+    created: Math.floor(key.getCreationTime().getTime() / 1000),
+    encrypted: !key.isDecrypted(),
+  };
+}
+
+/** Parse an armored (or binary) secret key; refuses public keys, v6 keys and oversized input. */
+export async function readSecretKey(untrustedKey: Buffer): Promise<openpgp.PrivateKey> {
+  if (untrustedKey.length > MAX_ARMORED_KEY_BYTES) throw new SdError('TooLarge', `key is ${untrustedKey.length} bytes (limit ${MAX_ARMORED_KEY_BYTES}).`);
+  let key: openpgp.PrivateKey;
+  try {
+    const text = untrustedKey.toString('latin1');
+    key = text.includes('-----BEGIN PGP')
+      ? await openpgp.readPrivateKey({ armoredKey: text })
+      : await openpgp.readPrivateKey({ binaryKey: new Uint8Array(untrustedKey) });
+  } catch (err) {
+    const reason = (err as Error).message ?? '';
+    if (/public key/i.test(reason)) throw new SdError('InvalidArgs', 'This is a public key; import the secret key (gpg --export-secret-keys -a KEYID).');
+    throw new SdError('InvalidArgs', `Not an OpenPGP secret key (${reason.split('\n')[0]?.slice(0, 120)}).`);
+  }
+  if (key.keyPacket.version !== 4) {
+    throw new SdError('InvalidArgs', `Only OpenPGP v4 keys are supported (this is v${key.keyPacket.version}; gpg 2.2 cannot verify v6 signatures).`);
+  }
+  return key;
+}
+
+export async function keyFacts(untrustedKey: Buffer): Promise<KeyFacts> {
+  return factsOf(await readSecretKey(untrustedKey));
+}
+
+/**
+ * The key made ready for the store: decrypted with its passphrase when it has one, re-armored.
+ * The passphrase Buffer is the caller's to wipe; openpgp needs it as a string for a moment.
+ */
+export async function unlockForStore(untrustedKey: Buffer, passphrase: Buffer | null): Promise<{ facts: KeyFacts; armored: Buffer }> {
+  let key = await readSecretKey(untrustedKey);
+  const facts = factsOf(key);
+  if (!key.isDecrypted()) {
+    if (!passphrase || passphrase.length === 0) throw new SdError('WrongPassphrase', 'The key is passphrase-protected; enter its passphrase on the console.');
+    if (passphrase.length > LIMITS.passphraseBytes) throw new SdError('TooLarge', 'The key passphrase is too long.');
+    try {
+      key = await openpgp.decryptKey({ privateKey: key, passphrase: passphrase.toString('utf8') });
+    } catch {
+      throw new SdError('WrongPassphrase', 'The passphrase does not unlock this key.');
+    }
+  }
+  await assertCanSign(key);
+  return { facts: { ...facts, encrypted: false }, armored: Buffer.from(key.armor(), 'utf8') };
+}
+
+async function assertCanSign(key: openpgp.PrivateKey): Promise<void> {
+  try {
+    await key.getSigningKey();
+  } catch {
+    throw new SdError('InvalidArgs', 'This key has no valid signing (sub)key (expired, revoked or encryption-only).');
+  }
+}
+
+export type GenerateAlgorithm = 'ed25519' | 'rsa3072' | 'rsa4096';
+
+export function parseGenerateAlgorithm(untrusted: string): GenerateAlgorithm {
+  const value = untrusted === '' ? 'ed25519' : untrusted.toLowerCase();
+  if (value === 'ed25519' || value === 'rsa3072' || value === 'rsa4096') return value;
+  throw new SdError('InvalidArgs', `algorithm ${JSON.stringify(untrusted.slice(0, 32))} is not one of ed25519, rsa3072, rsa4096.`);
+}
+
+/** A new v4 key: EdDSA (legacy, the one gpg 2.2 reads) with a cv25519 subkey, or RSA. */
+export async function generateKey(name: string, email: string, algorithm: GenerateAlgorithm, now: Date): Promise<{ facts: KeyFacts; armored: Buffer }> {
+  const common = { userIDs: [{ name, email }], date: now, format: 'object' as const, config: { v6Keys: false } };
+  const { privateKey } = algorithm === 'ed25519'
+    ? await openpgp.generateKey({ ...common, type: 'ecc', curve: 'ed25519Legacy' })
+    : await openpgp.generateKey({ ...common, type: 'rsa', rsaBits: algorithm === 'rsa3072' ? 3072 : 4096 });
+  return { facts: factsOf(privateKey), armored: Buffer.from(privateKey.armor(), 'utf8') };
+}
+
+export async function publicKeyArmored(storedKey: Buffer): Promise<string> {
+  const key = await readSecretKey(storedKey);
+  return key.toPublic().armor();
+}
+
+/** What gpg prints in SIG_CREATED, read back from the signature we made. */
+export interface SignatureInfo {
+  fingerprint: string;
+  keyId: string;
+  pubkeyAlgorithm: number;
+  hashAlgorithm: number;
+  created: number;
+}
+
+/** A detached, armored, binary-mode (type 0x00) signature over the exact payload bytes, as `gpg -bsa` makes. */
+export async function signDetached(storedKey: Buffer, payload: Buffer, now: Date): Promise<{ armored: string; info: SignatureInfo }> {
+  const key = await readSecretKey(storedKey);
+  if (!key.isDecrypted()) throw new SdError('Internal', 'A stored key is still passphrase-protected.');
+  const signingKey = await key.getSigningKey(undefined, now).catch(() => {
+    throw new SdError('NoSuchKey', 'The key has no valid signing (sub)key at this time (expired or revoked).');
+  });
+  const message = await openpgp.createMessage({ binary: new Uint8Array(payload.buffer, payload.byteOffset, payload.length) });
+  // No salt notation: gpg 2.2 would print it as binary garbage under every `git log --show-signature`,
+  // and gpg itself makes v4 signatures without one.
+  const armored = await openpgp.sign({ message, signingKeys: key, detached: true, format: 'armored', date: now, config: { nonDeterministicSignaturesViaNotation: false } });
+  const signature = await openpgp.readSignature({ armoredSignature: armored });
+  const packet = signature.packets[0];
+  if (!packet) throw new SdError('Internal', 'openpgp produced no signature packet.');
+  const fingerprint = hex(signingKey.getFingerprint());
+  return {
+    armored,
+    info: {
+      fingerprint,
+      keyId: fingerprint.slice(-16),
+      pubkeyAlgorithm: Number(packet.publicKeyAlgorithm),
+      hashAlgorithm: Number(packet.hashAlgorithm),
+      created: Math.floor((packet.created ?? now).getTime() / 1000),
+    },
+  };
+}
