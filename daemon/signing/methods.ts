@@ -1,0 +1,183 @@
+// The request interface's signing and key methods (daemon/introspection/net.mowaka.SecretsDispatcher1.xml).
+// Sign shows the human what the payload bytes say, plus what the client merely reports, and signs
+// only after approval or under a remembered decision for this repository, key and executable.
+// Key import, generation and removal always ask.
+import type { MethodImpl, CallContext } from '../../core/dbus/service.js';
+import { fromVariantMap, toVariantMap } from '../../core/dbus/bus.js';
+import { SdError } from '../../core/errors.js';
+import { LIMITS } from '../../core/limits.js';
+import type { KeyDetails, RequesterInfo, SignDetails } from '../../core/wire.js';
+import type { DaemonServices, RememberSpec } from '../services.js';
+import type { KeyRecord } from '../store/types.js';
+import { checkClaims, CLAIM_KEYS } from './claims.js';
+import { selectKey } from './key-select.js';
+import { generateKey, keyFacts, parseGenerateAlgorithm, publicKeyArmored, signDetached, unlockForStore } from './openpgp-keys.js';
+import { describePayload, parsePayload } from './payload.js';
+
+function asBuffer(untrusted: unknown, what: string): Buffer {
+  if (Buffer.isBuffer(untrusted)) return untrusted;
+  if (untrusted instanceof Uint8Array) return Buffer.from(untrusted);
+  if (Array.isArray(untrusted)) return Buffer.from(untrusted as number[]);
+  throw new SdError('InvalidArgs', `${what} must be a byte array.`);
+}
+
+function asString(untrusted: unknown, what: string, max: number): string {
+  if (typeof untrusted !== 'string') throw new SdError('InvalidArgs', `${what} must be a string.`);
+  if (untrusted.length > max) throw new SdError('TooLarge', `${what} is longer than ${max} characters.`);
+  return untrusted;
+}
+
+function keyView(key: KeyRecord): SignDetails['key'] {
+  return { fingerprint: key.fingerprint, keyId: key.keyId, userIds: key.userIds, algorithm: key.algorithm };
+}
+
+function exeName(requester: RequesterInfo): string {
+  const exe = requester.process?.exe ?? requester.process?.comm ?? 'this program';
+  return exe.split('/').pop() ?? exe;
+}
+
+/** "a" on the console: this key, for this repository, for this executable (the gate binds uid + exe). */
+function signRememberSpec(services: DaemonServices, requester: RequesterInfo, repository: string | undefined, key: KeyRecord): RememberSpec | null {
+  if (!repository || !requester.process?.exe) return null;
+  return {
+    kind: 'sign',
+    targets: [`${repository}\0${key.fingerprint}`],
+    targetLabel: `${repository} with key ${key.keyId}`,
+    description: `${exeName(requester)} may sign in ${repository} with key ${key.keyId} for ${services.config.rememberMinutes} minutes`,
+  };
+}
+
+export function createSigningMethods(services: DaemonServices): Record<string, MethodImpl> {
+  const { store, approvals, requesters } = services;
+  const log = services.logger.child('signing');
+
+  async function requesterOf(ctx: CallContext, untrustedContext: unknown): Promise<RequesterInfo> {
+    await requesters.assertDesktopCaller(ctx);
+    return requesters.resolve(ctx, fromVariantMap(untrustedContext));
+  }
+
+  /** The stored key's armored secret for the length of `use`, wiped afterwards. */
+  async function withKeySecret<T>(fingerprint: string, use: (armored: Buffer) => Promise<T>): Promise<T> {
+    const armored = store.getKeySecret(fingerprint);
+    try {
+      return await use(armored);
+    } finally {
+      armored.fill(0);
+    }
+  }
+
+  const Sign: MethodImpl = async ([untrustedPayloadArg, untrustedKeyArg, untrustedContext], ctx) => {
+    const untrustedPayload = asBuffer(untrustedPayloadArg, 'payload');
+    const untrustedKeySpec = asString(untrustedKeyArg, 'key', LIMITS.idChars);
+    const parsed = parsePayload(untrustedPayload);
+    const requester = await requesterOf(ctx, untrustedContext);
+    const key = selectKey(store.listKeys(), untrustedKeySpec);
+    const { reported, contradictions } = checkClaims(parsed, requester.claimed);
+    const sign: SignDetails = {
+      payloadKind: parsed.kind,
+      headers: parsed.headers,
+      message: parsed.message,
+      payloadBytes: untrustedPayload.length,
+      key: keyView(key),
+      reported,
+      contradictions,
+    };
+    const where = reported.repository ? ` in ${reported.repository}` : '';
+    const outcome = await approvals.request({
+      kind: 'sign',
+      requester,
+      summary: `Sign ${describePayload(parsed)}${where} with key ${key.keyId}`,
+      sign,
+      remember: signRememberSpec(services, requester, reported.repository, key),
+    }, ctx.sender);
+    outcome.secret?.fill(0);
+    const { armored, info } = await withKeySecret(key.fingerprint, (secret) => signDetached(secret, untrustedPayload, new Date(services.now())));
+    log.info('signed', { kind: parsed.kind, key: key.keyId, decision: outcome.decision, repository: reported.repository });
+    return [armored, toVariantMap({
+      Fingerprint: info.fingerprint,
+      KeyId: info.keyId,
+      PubkeyAlgorithm: info.pubkeyAlgorithm,
+      HashAlgorithm: info.hashAlgorithm,
+      Created: BigInt(info.created),
+    })];
+  };
+
+  const ListKeys: MethodImpl = async (_args, ctx) => {
+    await requesters.assertDesktopCaller(ctx);
+    return [store.listKeys().map((k) => [k.fingerprint, k.keyId, k.userIds.join('\n'), k.algorithm])];
+  };
+
+  const ExportPublicKey: MethodImpl = async ([untrustedKeyArg], ctx) => {
+    await requesters.assertDesktopCaller(ctx);
+    const key = selectKey(store.listKeys(), asString(untrustedKeyArg, 'key', LIMITS.idChars));
+    return [await withKeySecret(key.fingerprint, publicKeyArmored)];
+  };
+
+  const ImportKey: MethodImpl = async ([untrustedArmoredArg, untrustedContext], ctx) => {
+    const untrustedArmored = asBuffer(untrustedArmoredArg, 'armored');
+    try {
+      const facts = await keyFacts(untrustedArmored);
+      const requester = await requesterOf(ctx, untrustedContext);
+      if (store.listKeys().some((k) => k.fingerprint === facts.fingerprint)) {
+        throw new SdError('AlreadyExists', `Key ${facts.fingerprint} is already stored.`);
+      }
+      const details: KeyDetails = { action: 'import', fingerprint: facts.fingerprint, userIds: facts.userIds, algorithm: facts.algorithm, needsPassphrase: facts.encrypted };
+      const outcome = await approvals.request({
+        kind: 'key', requester, key: details, remember: null,
+        summary: `Import signing key ${facts.keyId} (${facts.userIds[0] ?? 'no user id'})`,
+      }, ctx.sender);
+      try {
+        const ready = await unlockForStore(untrustedArmored, outcome.secret ?? null);
+        try {
+          store.putKey(ready.facts, ready.armored);
+        } finally {
+          ready.armored.fill(0);
+        }
+      } finally {
+        outcome.secret?.fill(0);
+      }
+      log.notice('key imported', { key: facts.keyId });
+      return [facts.fingerprint];
+    } finally {
+      untrustedArmored.fill(0);
+    }
+  };
+
+  const GenerateKey: MethodImpl = async ([untrustedNameArg, untrustedEmailArg, untrustedAlgorithmArg, untrustedContext], ctx) => {
+    const name = asString(untrustedNameArg, 'name', 256).trim();
+    const email = asString(untrustedEmailArg, 'email', 256).trim();
+    if (!name || /[<>\p{Cc}]/u.test(name)) throw new SdError('InvalidArgs', 'name must be non-empty, without < > or control characters.');
+    if (!/^[^\s<>@\p{Cc}]+@[^\s<>@\p{Cc}]+$/u.test(email)) throw new SdError('InvalidArgs', 'email must look like user@host.');
+    const algorithm = parseGenerateAlgorithm(asString(untrustedAlgorithmArg, 'algorithm', 32));
+    const requester = await requesterOf(ctx, untrustedContext);
+    const userId = `${name} <${email}>`;
+    const details: KeyDetails = { action: 'generate', fingerprint: null, userIds: [userId], algorithm, needsPassphrase: false };
+    const outcome = await approvals.request({ kind: 'key', requester, key: details, remember: null, summary: `Generate a ${algorithm} signing key for ${userId}` }, ctx.sender);
+    outcome.secret?.fill(0);
+    const made = await generateKey(name, email, algorithm, new Date(services.now()));
+    try {
+      store.putKey(made.facts, made.armored);
+    } finally {
+      made.armored.fill(0);
+    }
+    log.notice('key generated', { key: made.facts.keyId, algorithm });
+    return [made.facts.fingerprint];
+  };
+
+  const DeleteKey: MethodImpl = async ([untrustedKeyArg, untrustedContext], ctx) => {
+    const untrustedSpec = asString(untrustedKeyArg, 'key', LIMITS.idChars);
+    if (untrustedSpec.trim() === '') throw new SdError('InvalidArgs', 'Name the key to delete.');
+    const requester = await requesterOf(ctx, untrustedContext);
+    const key = selectKey(store.listKeys(), untrustedSpec);
+    const details: KeyDetails = { action: 'delete', fingerprint: key.fingerprint, userIds: key.userIds, algorithm: key.algorithm, needsPassphrase: false };
+    const outcome = await approvals.request({ kind: 'key', requester, key: details, remember: null, summary: `Delete signing key ${key.keyId} (${key.userIds[0] ?? 'no user id'})` }, ctx.sender);
+    outcome.secret?.fill(0);
+    store.deleteKey(key.fingerprint);
+    log.notice('key deleted', { key: key.keyId });
+    return [];
+  };
+
+  return { Sign, ListKeys, ExportPublicKey, ImportKey, GenerateKey, DeleteKey };
+}
+
+export { CLAIM_KEYS };
