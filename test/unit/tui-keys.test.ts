@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import type { DaemonStatus } from '../../core/wire.js';
+import { handleKey, type Action } from '../../tui/keys.js';
+import { applyPending, applyStatus, initialState, type ConsoleState } from '../../tui/state.js';
+import { NOW, secretRequest, signRequest } from './tui-fixtures.js';
+
+const STATUS: DaemonStatus = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0.1.0', requestTimeoutSeconds: 300 };
+const CTX = { pageLines: 20, maxScroll: 100 };
+const GUARD = 300;
+
+function arrived(...requests: ReturnType<typeof secretRequest>[]): ConsoleState {
+  return applyPending(applyStatus(initialState(GUARD), STATUS), requests, NOW);
+}
+
+function press(state: ConsoleState, keys: string[], at: number): { state: ConsoleState; actions: Action[] } {
+  let s = state;
+  const actions: Action[] = [];
+  for (const k of keys) {
+    const r = handleKey(s, k, at, CTX);
+    s = r.state;
+    actions.push(...r.actions);
+  }
+  return { state: s, actions };
+}
+
+describe('decision keys', () => {
+  it('y allows the request on screen once', () => {
+    const { actions, state } = press(arrived(secretRequest()), ['y'], NOW + GUARD);
+    expect(actions).toEqual([{ type: 'decide', id: 'r1', verb: 'once', minutes: 0 }]);
+    expect(state.pending).toHaveLength(0);
+    expect(state.recent[0]).toMatchObject({ id: 'r1', outcome: 'once' });
+  });
+
+  it('a remembers for exactly the minutes the screen showed', () => {
+    expect(press(arrived(secretRequest()), ['a'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'remember', minutes: 10 }]);
+  });
+
+  it('a on a request that cannot be remembered decides nothing and says why', () => {
+    const { actions, state } = press(arrived(signRequest()), ['a'], NOW + GUARD);
+    expect(actions).toEqual([]);
+    expect(state.notice?.text).toMatch(/cannot be remembered/);
+  });
+
+  it('n denies', () => {
+    expect(press(arrived(secretRequest()), ['n'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'deny', minutes: 0 }]);
+  });
+
+  it('ignores a decision key within the guard time after a request appears', () => {
+    const s = arrived(secretRequest());
+    const early = press(s, ['y'], NOW + GUARD - 1);
+    expect(early.actions).toEqual([]);
+    expect(early.state.pending).toHaveLength(1);
+    expect(early.state.notice?.text).toMatch(/just appeared/);
+    expect(press(early.state, ['y'], NOW + GUARD).actions).toHaveLength(1);
+  });
+
+  it('restarts the guard when another request takes focus (moving or after a decision)', () => {
+    const s = arrived(secretRequest({ id: 'a' }), secretRequest({ id: 'b' }));
+    const moved = press(s, ['j'], NOW + 1000);
+    expect(moved.state.focusedId).toBe('b');
+    expect(press(moved.state, ['y'], NOW + 1100).actions).toEqual([]);
+    const decided = press(s, ['n'], NOW + 1000);
+    expect(decided.state.focusedId).toBe('b');
+    expect(press(decided.state, ['y', 'y'], NOW + 1001).actions).toEqual([]);
+  });
+
+  it('keeps focus (and the running guard) when another request arrives', () => {
+    const s = arrived(secretRequest({ id: 'a' }));
+    const later = applyPending(s, [secretRequest({ id: 'new' }), secretRequest({ id: 'a' })], NOW + 5000);
+    expect(later.focusedId).toBe('a');
+    expect(press(later, ['y'], NOW + 5001).actions).toEqual([{ type: 'decide', id: 'a', verb: 'once', minutes: 0 }]);
+  });
+
+  it('decides the request shown in full detail, and nothing from help or history', () => {
+    const s = arrived(secretRequest());
+    expect(press(s, ['enter', 'n'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'deny', minutes: 0 }]);
+    expect(press(s, ['?', 'y'], NOW + GUARD).actions).toEqual([]);
+    expect(press(s, ['h', 'y'], NOW + GUARD).actions).toEqual([{ type: 'load-history' }]);
+  });
+
+  it('moves focus to the neighbour when the focused request expires, with a new guard', () => {
+    const s = arrived(secretRequest({ id: 'a' }), secretRequest({ id: 'b' }));
+    const after = applyPending(s, [secretRequest({ id: 'b' })], NOW + 9000);
+    expect(after.focusedId).toBe('b');
+    expect(after.focusSince).toBe(NOW + 9000);
+    expect(after.recent[0]).toMatchObject({ id: 'a', outcome: 'gone' });
+  });
+
+  it('does not show a decided request again while the daemon still lists it', () => {
+    const { state } = press(arrived(secretRequest({ id: 'a' }), secretRequest({ id: 'b' })), ['y'], NOW + GUARD);
+    const stale = applyPending(state, [secretRequest({ id: 'a' }), secretRequest({ id: 'b' })], NOW + GUARD + 1);
+    expect(stale.pending.map((r) => r.id)).toEqual(['b']);
+  });
+});
+
+describe('views', () => {
+  it('scrolls the full detail within bounds', () => {
+    const s = arrived(secretRequest());
+    expect(press(s, ['enter', 'j', 'j', 'k'], NOW).state.scroll).toBe(1);
+    expect(press(s, ['enter', 'pagedown'], NOW).state.scroll).toBe(19);
+    expect(press(s, ['enter', 'G'], NOW).state.scroll).toBe(100);
+    expect(press(s, ['enter', 'k'], NOW).state.scroll).toBe(0);
+    expect(press(s, ['enter', 'escape'], NOW).state.mode).toBe('list');
+  });
+
+  it('l locks, r lists remembered decisions and d revokes the selected one', () => {
+    const s = arrived();
+    expect(press(s, ['l'], NOW).actions).toEqual([{ type: 'lock' }]);
+    const r = press(s, ['r'], NOW);
+    expect(r.actions).toEqual([{ type: 'load-remembered' }]);
+    const withList = { ...r.state, remembered: [1, 2].map((n) => ({ id: `m${n}`, kind: 'secret' as const, uid: 1000, exe: '/usr/bin/x', target: 't', targetLabel: 'T', createdAt: NOW, expiresAt: NOW + 60_000 })) };
+    expect(press(withList, ['j', 'd'], NOW).actions).toEqual([{ type: 'revoke', id: 'm2' }]);
+  });
+});
+
+describe('passphrase entry', () => {
+  const locked = () => applyStatus(initialState(GUARD), { ...STATUS, locked: true });
+
+  it('collects typed characters masked, Backspace and Ctrl+U edit, Enter hands them over', () => {
+    const typed = press(locked(), [...'hunter2x', 'backspace', 'é'], NOW);
+    expect(typed.state.prompt!.length).toBe(9);
+    const cleared = press(typed.state, ['C-u'], NOW);
+    expect(cleared.state.prompt!.length).toBe(0);
+    expect(cleared.state.prompt!.buffer.every((b) => b === 0)).toBe(true);
+    const done = press(cleared.state, [...'hunter2', 'enter'], NOW);
+    expect(done.actions).toHaveLength(1);
+    const action = done.actions[0] as Extract<Action, { type: 'unlock' }>;
+    expect(action.type).toBe('unlock');
+    expect(action.passphrase.toString()).toBe('hunter2');
+    expect(done.state.prompt!.buffer.every((b) => b === 0)).toBe(true);
+  });
+
+  it('y typed into the prompt is part of the passphrase, not a decision', () => {
+    const s = applyPending(locked(), [secretRequest()], NOW);
+    expect(press(s, ['y', 'n'], NOW + 10_000).actions).toEqual([]);
+  });
+
+  it('creating asks twice and refuses two different entries', () => {
+    const first = applyStatus(initialState(GUARD), { ...STATUS, initialized: false, locked: true });
+    const mismatch = press(first, [...'abc', 'enter', ...'abd', 'enter'], NOW);
+    expect(mismatch.actions).toEqual([]);
+    expect(mismatch.state.notice?.text).toMatch(/differ/);
+    const ok = press(mismatch.state, [...'abc', 'enter', ...'abc', 'enter'], NOW);
+    expect(ok.actions).toHaveLength(1);
+    expect((ok.actions[0] as Extract<Action, { type: 'create' }>).passphrase.toString()).toBe('abc');
+  });
+
+  it('keeps the recovery code up until Enter', () => {
+    const s = { ...arrived(), recoveryCode: 'ABCD-EFGH' };
+    expect(press(s, ['y', 'q', 'escape'], NOW).state.recoveryCode).toBe('ABCD-EFGH');
+    expect(press(s, ['enter'], NOW).state.recoveryCode).toBeNull();
+  });
+});

@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { displayWidth, isInert } from '../../core/untrusted-text.js';
+import type { DaemonStatus } from '../../core/wire.js';
+import { applyPending, applyStatus, initialState, markDecided, type ConsoleState } from '../../tui/state.js';
+import { lineText, renderView, type View } from '../../tui/view-model.js';
+import { NOW, secretRequest, signRequest } from './tui-fixtures.js';
+
+const STATUS: DaemonStatus = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0.1.0', requestTimeoutSeconds: 300 };
+const SIZE = { width: 100, height: 40 };
+
+function stateWith(...requests: ReturnType<typeof secretRequest>[]): ConsoleState {
+  return applyPending(applyStatus(initialState(300), STATUS), requests, NOW);
+}
+
+function text(view: View): string[] {
+  return view.lines.map(lineText);
+}
+
+function find(view: View, needle: string): string | undefined {
+  return text(view).find((l) => l.includes(needle));
+}
+
+describe('renderView list and detail pane', () => {
+  it('fills exactly the screen, no line wider than it', () => {
+    for (const size of [SIZE, { width: 40, height: 12 }, { width: 200, height: 60 }]) {
+      const view = renderView(stateWith(secretRequest(), signRequest()), size, NOW);
+      expect(view.lines).toHaveLength(size.height);
+      for (const line of text(view)) expect(displayWidth(line)).toBe(size.width);
+    }
+  });
+
+  it('lists a secret request with badge, countdown, requester and summary', () => {
+    const view = renderView(stateWith(secretRequest()), SIZE, NOW);
+    const row = find(view, 'SECRET')!;
+    expect(row).toContain('4:59');
+    expect(row).toContain('python3[4242]');
+    expect(row).toContain('Read the secret "GitHub token"');
+  });
+
+  it('shows the item, its attributes and collection, and the verified requester facts', () => {
+    const lines = text(renderView(stateWith(secretRequest()), SIZE, NOW)).join('\n');
+    for (const expected of ['GitHub token', 'service = github', 'user = nb', 'Login', 'uid 1000 (nb)', 'pid 4242', '/usr/bin/python3.11',
+      'python3 -c import keyring', '/home/nb/src', 'app-gnome-terminal.scope', '/usr/bin/bash[4200] < /usr/libexec/gnome-terminal-server[4100]']) {
+      expect(lines).toContain(expected);
+    }
+  });
+
+  it('says exactly what "a" remembers and for how long, or that it cannot', () => {
+    expect(find(renderView(stateWith(secretRequest()), SIZE, NOW), 'a remembers')).toContain('python3.11 (uid 1000) reading "GitHub token" for 10 min');
+    expect(find(renderView(stateWith(signRequest()), SIZE, NOW), 'a remembers')).toContain('can only be allowed once or denied');
+  });
+
+  it('marks what a client claims as claimed', () => {
+    const view = renderView(stateWith(signRequest()), SIZE, NOW);
+    expect(find(view, 'Repository')).toMatch(/\/home\/nb\/src\/secrets-dispatcher \(claimed\)/);
+    expect(find(view, 'Branch')).toContain('main (claimed)');
+    expect(find(view, 'claims')).toContain('repository: /home/nb/src/secrets-dispatcher (claimed)');
+    expect(find(view, 'Files')).toContain('(claimed)');
+  });
+
+  it('renders a signing request from the payload: key, author, committer, parent, message, files', () => {
+    const lines = text(renderView(stateWith(signRequest()), SIZE, NOW)).join('\n');
+    for (const expected of ['SIGN', '0123456789ABCDEF0123456789ABCDEF01234567 ed25519', 'Author', 'N. B. <nb@example.org> 1764000000 +0000',
+      'Committer', 'Parent      9ee8bff', 'Fix the frobnicator', 'It frobbed twice.', '+120 -4', 'tui/screen.ts', '+12 -0', 'docs/BENCHMARKS.md']) {
+      expect(lines).toContain(expected);
+    }
+  });
+
+  it('puts contradictions between claims and payload first', () => {
+    const r = signRequest();
+    r.sign!.contradictions = ['client says branch main, payload has no such ref'];
+    const view = text(renderView(stateWith(r), SIZE, NOW));
+    const mismatch = view.findIndex((l) => l.includes('MISMATCH'));
+    expect(mismatch).toBeGreaterThan(0);
+    expect(mismatch).toBeLessThan(view.findIndex((l) => l.includes('Repository')));
+  });
+
+  it('shows recent decisions with their outcome', () => {
+    const s = markDecided(stateWith(secretRequest(), signRequest()), 'r1', 'deny', NOW);
+    const row = text(renderView(s, SIZE, NOW)).find((l) => /^\s+\d\d:\d\d:\d\d denied/.test(l))!;
+    expect(row).toContain('SECRET');
+    expect(renderView(s, SIZE, NOW).lines.find((l) => /^\s+\d\d:\d\d:\d\d denied/.test(lineText(l)))!.every((seg) => seg.style === 'dim' || seg.text.trim() === '')).toBe(true);
+  });
+
+  it('keeps the focused request in view with 1,000 pending and says which part is shown', () => {
+    const many = Array.from({ length: 1000 }, (_, i) => secretRequest({ id: `r${i}`, summary: `request number ${i}` }));
+    const s = { ...stateWith(...many), focusedId: 'r700' };
+    const view = renderView(s, SIZE, NOW);
+    expect(find(view, 'Pending (1000)')).toMatch(/showing \d+-\d+/);
+    expect(find(view, '> SECRET')).toContain('request number 700');
+  });
+
+  it('has a status line with the store state, pending count and the keys', () => {
+    const view = text(renderView(stateWith(secretRequest()), SIZE, NOW));
+    expect(view[0]).toContain('store unlocked | 1 pending');
+    expect(view[view.length - 1]).toContain('y allow once');
+    const locked = text(renderView(applyStatus(initialState(300), { ...STATUS, locked: true }), SIZE, NOW));
+    expect(locked[0]).toContain('store LOCKED');
+    expect(locked.join('\n')).toContain('The store is locked. Passphrase:');
+  });
+
+  it('says when the daemon is gone', () => {
+    const view = text(renderView({ ...stateWith(secretRequest()), connection: 'lost' }, SIZE, NOW));
+    expect(view[0]).toContain('DAEMON NOT REACHABLE');
+  });
+});
+
+describe('renderView full detail', () => {
+  it('scrolls through a 500-line message to its last line', () => {
+    const body = Array.from({ length: 500 }, (_, i) => `message line ${i + 1}`).join('\n');
+    const s: ConsoleState = { ...stateWith(signRequest({}, `Subject\n\n${body}`)), mode: 'detail' };
+    const first = renderView(s, SIZE, NOW);
+    expect(first.maxScroll).toBeGreaterThan(450);
+    expect(find(first, 'message line 500')).toBeUndefined();
+    const last = renderView({ ...s, scroll: first.maxScroll }, SIZE, NOW);
+    expect(find(last, 'message line 500')).toBeDefined();
+    expect(find(last, 'Full detail')).toMatch(/of \d+/);
+  });
+});
+
+describe('renderView with hostile requester text', () => {
+  const hostile = 'pwn\x1b[2J\x1b]0;title\x07 safe\rEVIL ab\b\b\u202Etxt.exe';
+  const tenThousand = Array.from({ length: 10_000 }, (_, i) => `spam ${i}`).join('\n');
+
+  it('keeps every line inert and the layout intact', () => {
+    const r = signRequest({ summary: hostile }, `${hostile}\n${tenThousand}`);
+    r.items = [{ itemId: 'x', collectionId: 'c', collectionLabel: hostile, label: hostile, attributes: { [hostile]: hostile } }];
+    r.requester.claimed = { [hostile]: hostile };
+    for (const mode of ['list', 'detail'] as const) {
+      const view = renderView({ ...stateWith(r), mode }, SIZE, NOW);
+      expect(view.lines).toHaveLength(SIZE.height);
+      for (const line of text(view)) {
+        expect(isInert(line)).toBe(true);
+        expect(displayWidth(line)).toBe(SIZE.width);
+      }
+      expect(find(view, 'pwn\\x1b[2J\\x1b]0;title\\x07 safe\\rEVIL ab\\b\\b<U+202E>txt.exe')).toBeDefined();
+    }
+  });
+
+  it('truncates the 10,000-line body with a visible count in full detail', () => {
+    const s: ConsoleState = { ...stateWith(signRequest({}, tenThousand)), mode: 'detail' };
+    const first = renderView(s, SIZE, NOW);
+    const end = renderView({ ...s, scroll: first.maxScroll }, SIZE, NOW);
+    expect(find(end, 'more lines not shown')).toMatch(/\[… 5000 more lines not shown\]/);
+  });
+});

@@ -1,0 +1,189 @@
+// What a key press does, as a pure function of the state, the key and the time. The rules that keep
+// a human's key on the request they meant (DESIGN §3, issue 3 item 3) live here:
+// - y / a / n act only on the request on screen (its id travels with the action);
+// - for guardMs after a request appears or takes focus, those keys are ignored and the screen says so;
+// - outside the list and detail views they decide nothing.
+import type { DecisionVerb } from '../core/wire.js';
+import { LIMITS } from '../core/limits.js';
+import { type ConsoleState, focus, focusedRequest, markDecided, newPrompt, notify, wipePrompt } from './state.js';
+
+/** A key as the screen reports it: one printable character, or a name (enter, up, C-u, ...). */
+export type Key = string;
+
+export type Action =
+  | { type: 'decide'; id: string; verb: DecisionVerb; minutes: number }
+  | { type: 'lock' }
+  /** The passphrase buffer belongs to the action's handler, which must wipe it. */
+  | { type: 'unlock'; passphrase: Buffer }
+  | { type: 'create'; passphrase: Buffer }
+  | { type: 'load-history' }
+  | { type: 'load-remembered' }
+  | { type: 'revoke'; id: string }
+  | { type: 'quit' };
+
+export interface KeyContext {
+  /** Lines the scrolling views show at once (for page up/down). */
+  pageLines: number;
+  /** Last first-line the current scrolling view can show. */
+  maxScroll: number;
+}
+
+export interface KeyResult {
+  state: ConsoleState;
+  actions: Action[];
+}
+
+const DECISION_KEYS: Record<string, DecisionVerb> = { y: 'once', a: 'remember', n: 'deny' };
+
+export function handleKey(state: ConsoleState, key: Key, now: number, ctx: KeyContext): KeyResult {
+  if (key === 'C-c') return { state, actions: [{ type: 'quit' }] };
+  if (state.recoveryCode !== null) {
+    // The code is shown once: only a deliberate Enter takes it away.
+    if (key === 'enter') return { state: { ...state, recoveryCode: null }, actions: [] };
+    return { state, actions: [] };
+  }
+  if (state.prompt) return promptKey(state, key, now);
+  switch (state.mode) {
+    case 'help':
+      return { state: { ...state, mode: 'list' }, actions: [] };
+    case 'history':
+      return scrollKey(state, key, ctx) ?? backOrNothing(state, key);
+    case 'remembered':
+      return rememberedKey(state, key);
+    case 'detail':
+      if (key in DECISION_KEYS) return decide(state, DECISION_KEYS[key]!, now);
+      return scrollKey(state, key, ctx) ?? backOrNothing(state, key);
+    case 'list':
+      return listKey(state, key, now);
+  }
+}
+
+function backOrNothing(state: ConsoleState, key: Key): KeyResult {
+  if (key === 'escape' || key === 'q' || key === 'backspace') return { state: { ...state, mode: 'list', scroll: 0 }, actions: [] };
+  return { state, actions: [] };
+}
+
+function scrollKey(state: ConsoleState, key: Key, ctx: KeyContext): KeyResult | null {
+  const page = Math.max(1, ctx.pageLines - 1);
+  const delta: Record<string, number> = {
+    j: 1, down: 1, k: -1, up: -1, pagedown: page, space: page, ' ': page, pageup: -page,
+    home: -Infinity, g: -Infinity, end: Infinity, G: Infinity,
+  };
+  const d = delta[key];
+  if (d === undefined) return null;
+  const scroll = Math.max(0, Math.min(ctx.maxScroll, state.scroll + d));
+  return { state: { ...state, scroll }, actions: [] };
+}
+
+function listKey(state: ConsoleState, key: Key, now: number): KeyResult {
+  if (key in DECISION_KEYS) return decide(state, DECISION_KEYS[key]!, now);
+  const index = state.pending.findIndex((r) => r.id === state.focusedId);
+  switch (key) {
+    case 'j':
+    case 'down': {
+      const next = state.pending[Math.min(index + 1, state.pending.length - 1)];
+      return { state: next ? focus(state, next.id, now) : state, actions: [] };
+    }
+    case 'k':
+    case 'up': {
+      const prev = state.pending[Math.max(index - 1, 0)];
+      return { state: prev ? focus(state, prev.id, now) : state, actions: [] };
+    }
+    case 'enter':
+      return { state: state.focusedId ? { ...state, mode: 'detail', scroll: 0 } : state, actions: [] };
+    case '?':
+      return { state: { ...state, mode: 'help' }, actions: [] };
+    case 'h':
+      return { state: { ...state, mode: 'history', scroll: 0 }, actions: [{ type: 'load-history' }] };
+    case 'r':
+      return { state: { ...state, mode: 'remembered', rememberedIndex: 0 }, actions: [{ type: 'load-remembered' }] };
+    case 'l':
+      return { state, actions: [{ type: 'lock' }] };
+    default:
+      return { state, actions: [] };
+  }
+}
+
+function decide(state: ConsoleState, verb: DecisionVerb, now: number): KeyResult {
+  const request = focusedRequest(state);
+  if (!request) return { state, actions: [] };
+  if (now - state.focusSince < state.guardMs) {
+    return { state: notify(state, `Key ignored: this request just appeared (wait ${state.guardMs} ms before deciding).`, 'warn', now), actions: [] };
+  }
+  if (verb === 'remember' && !request.rememberScope) {
+    return { state: notify(state, 'This request cannot be remembered: press y to allow once or n to deny.', 'warn', now), actions: [] };
+  }
+  const minutes = verb === 'remember' ? request.rememberScope!.minutes : 0;
+  return { state: markDecided(state, request.id, verb, now), actions: [{ type: 'decide', id: request.id, verb, minutes }] };
+}
+
+function rememberedKey(state: ConsoleState, key: Key): KeyResult {
+  const last = state.remembered.length - 1;
+  switch (key) {
+    case 'j':
+    case 'down':
+      return { state: { ...state, rememberedIndex: Math.min(state.rememberedIndex + 1, Math.max(last, 0)) }, actions: [] };
+    case 'k':
+    case 'up':
+      return { state: { ...state, rememberedIndex: Math.max(state.rememberedIndex - 1, 0) }, actions: [] };
+    case 'd':
+    case 'delete': {
+      const entry = state.remembered[state.rememberedIndex];
+      if (!entry) return { state, actions: [] };
+      return { state, actions: [{ type: 'revoke', id: entry.id }] };
+    }
+    default:
+      return backOrNothing(state, key);
+  }
+}
+
+function promptKey(state: ConsoleState, key: Key, now: number): KeyResult {
+  const prompt = state.prompt!;
+  if (key === 'C-u' || key === 'escape') {
+    prompt.buffer.fill(0, 0, prompt.length);
+    if (prompt.purpose === 'confirm') {
+      wipePrompt(prompt);
+      return { state: { ...state, prompt: newPrompt('create') }, actions: [] };
+    }
+    return { state: { ...state, prompt: { ...prompt, length: 0 } }, actions: [] };
+  }
+  if (key === 'backspace') {
+    let length = prompt.length;
+    // Step back over UTF-8 continuation bytes so one key removes one character.
+    while (length > 0 && (prompt.buffer[length - 1]! & 0xc0) === 0x80) length -= 1;
+    length = Math.max(0, length - 1);
+    prompt.buffer.fill(0, length, prompt.length);
+    return { state: { ...state, prompt: { ...prompt, length } }, actions: [] };
+  }
+  if (key === 'enter') return submitPrompt(state, now);
+  if ([...key].length !== 1 || key < ' ') return { state, actions: [] };
+  const bytes = Buffer.from(key, 'utf8');
+  if (prompt.length + bytes.length > LIMITS.passphraseBytes) {
+    bytes.fill(0);
+    return { state: notify(state, `A passphrase is at most ${LIMITS.passphraseBytes} bytes.`, 'warn', now), actions: [] };
+  }
+  bytes.copy(prompt.buffer, prompt.length);
+  bytes.fill(0);
+  return { state: { ...state, prompt: { ...prompt, length: prompt.length + bytes.length } }, actions: [] };
+}
+
+function submitPrompt(state: ConsoleState, now: number): KeyResult {
+  const prompt = state.prompt!;
+  if (prompt.length === 0) return { state: notify(state, 'Type the passphrase, then Enter.', 'warn', now), actions: [] };
+  const typed = Buffer.from(prompt.buffer.subarray(0, prompt.length));
+  prompt.buffer.fill(0);
+  if (prompt.purpose === 'unlock') {
+    return { state: { ...state, prompt: { ...prompt, length: 0 } }, actions: [{ type: 'unlock', passphrase: typed }] };
+  }
+  if (prompt.purpose === 'create') {
+    return { state: { ...state, prompt: { ...newPrompt('confirm'), first: typed } }, actions: [] };
+  }
+  const first = prompt.first!;
+  const same = first.length === typed.length && first.equals(typed);
+  first.fill(0);
+  if (!same) {
+    typed.fill(0);
+    return { state: notify({ ...state, prompt: newPrompt('create') }, 'The two entries differ; type the new passphrase again.', 'error', now), actions: [] };
+  }
+  return { state: { ...state, prompt: { ...newPrompt('create') } }, actions: [{ type: 'create', passphrase: typed }] };
+}
