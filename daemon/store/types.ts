@@ -51,8 +51,9 @@ export interface SecretStoreApi {
   unlock(passphrase: Buffer): Promise<void>;
   /** Wipes the key and any cached decrypted material. */
   lock(): void;
+  /** Re-wraps the key only (no item is re-encrypted); the locked/unlocked state stays as it was. */
   changePassphrase(oldPassphrase: Buffer, newPassphrase: Buffer): Promise<void>;
-  /** Returns a fresh recovery code; the old one stops working. */
+  /** Returns a fresh recovery code; the old one stops working. The locked/unlocked state stays as it was. */
   resetPassphrase(recoveryCode: string, newPassphrase: Buffer): Promise<string>;
 
   listCollections(): CollectionRecord[];

@@ -1,0 +1,59 @@
+// What the sealed JSON payloads hold, and their checks after decryption. A payload that opened
+// (so it is ours and in its own row) yet has the wrong shape can only come from a bug or a
+// different format version; it is reported as corruption rather than trusted.
+import { SdError } from '../../core/errors.js';
+
+export interface CollectionPayload {
+  label: string;
+  created: number;
+  modified: number;
+}
+
+export interface ItemPayload {
+  label: string;
+  attributes: [string, string][];
+  contentType: string;
+  created: number;
+  modified: number;
+}
+
+export interface KeyPayload {
+  fingerprint: string;
+  keyId: string;
+  userIds: string[];
+  algorithm: string;
+  created: number;
+}
+
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function fail(what: string): never {
+  throw new SdError('StoreCorrupt', `${what} has an unexpected shape.`);
+}
+
+export function asCollection(v: unknown, what: string): CollectionPayload {
+  const o = v as Partial<CollectionPayload> | null;
+  if (!o || !isStr(o.label) || !isNum(o.created) || !isNum(o.modified)) fail(what);
+  return { label: o.label, created: o.created, modified: o.modified };
+}
+
+export function asItem(v: unknown, what: string): ItemPayload {
+  const o = v as Partial<ItemPayload> | null;
+  if (!o || !isStr(o.label) || !isStr(o.contentType) || !isNum(o.created) || !isNum(o.modified) || !Array.isArray(o.attributes)) fail(what);
+  if (!o.attributes.every((a) => Array.isArray(a) && a.length === 2 && isStr(a[0]) && isStr(a[1]))) fail(what);
+  return { label: o.label, attributes: o.attributes, contentType: o.contentType, created: o.created, modified: o.modified };
+}
+
+export function asKey(v: unknown, what: string): KeyPayload {
+  const o = v as Partial<KeyPayload> | null;
+  if (!o || !isStr(o.fingerprint) || !isStr(o.keyId) || !isStr(o.algorithm) || !isNum(o.created) || !Array.isArray(o.userIds) || !o.userIds.every(isStr))
+    fail(what);
+  return { fingerprint: o.fingerprint, keyId: o.keyId, userIds: o.userIds, algorithm: o.algorithm, created: o.created };
+}
+
+export function asAlias(v: unknown, what: string): string {
+  const o = v as { alias?: unknown } | null;
+  if (!o || !isStr(o.alias)) fail(what);
+  return o.alias;
+}
