@@ -60,6 +60,8 @@ export interface AuditSink {
     target: string;
     outcome: string;
     scope?: string | null;
+    /** Our own short text, e.g. the error code of a refusal. */
+    detail?: string | null;
     createdAt: number;
     decidedAt?: number | null;
   }): void;

@@ -1,0 +1,235 @@
+// The approval queue: every request that would release a secret, change or delete an item, sign,
+// or touch keys waits here for a human on the console. Each request has an owner (the caller's
+// unique bus name) and a deadline; whichever ends first ends the request. Fail closed: no console,
+// a locked store, a full queue → an error at once, never a silent allow and never an endless wait.
+//
+// The per-requester cap counts by unique bus name: one connection is one requester. The agent
+// forwards many desktop apps over one connection and therefore shares one budget; two processes
+// of the same executable are two requesters, so one misbehaving script cannot starve another.
+import { randomBytes } from 'node:crypto';
+import { describeTarget } from '../../core/audit.js';
+import type { Config } from '../../core/config.js';
+import { SdError, type ErrorCode } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { DecisionVerb, PendingRequest, RememberedDecision, RequesterInfo } from '../../core/wire.js';
+import type { ApprovalGate, ApprovalInput, ApprovalOutcome, AuditSink } from '../services.js';
+import type { ConsoleRegistry } from './consoles.js';
+import { RememberedDecisions, type RememberKey } from './remembered.js';
+
+export interface GateOptions {
+  config: Pick<Config, 'requestTimeoutSeconds' | 'rememberMinutes' | 'maxPendingPerRequester'>;
+  consoles: ConsoleRegistry;
+  audit: AuditSink;
+  logger: Logger;
+  now(): number;
+  storeLocked(): boolean;
+  /** PID reuse guard, checked when a human approves. */
+  requesterStillRunning(requester: RequesterInfo): boolean;
+}
+
+interface Entry {
+  request: PendingRequest;
+  input: ApprovalInput;
+  owner: string;
+  timer: NodeJS.Timeout | null;
+  resolve(outcome: ApprovalOutcome): void;
+  reject(err: SdError): void;
+}
+
+export class ApprovalQueue implements ApprovalGate {
+  readonly remembered: RememberedDecisions;
+  private readonly pending = new Map<string, Entry>();
+
+  constructor(private readonly opts: GateOptions) {
+    this.remembered = new RememberedDecisions(opts.now);
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  async request(input: ApprovalInput, ownerBusName: string): Promise<ApprovalOutcome> {
+    const now = this.opts.now();
+    const id = `r${randomBytes(6).toString('hex')}`;
+    const target = auditTarget(input);
+    const refuse = (code: ErrorCode, detail?: string): never => {
+      this.audit(id, input, target, 'refused', { createdAt: now, decidedAt: now, detail: code });
+      throw new SdError(code, detail);
+    };
+    if (this.opts.storeLocked()) refuse('StoreLocked');
+
+    const key = rememberKey(input);
+    if (key && input.remember) {
+      const grant = this.remembered.covers(key, input.remember.targets);
+      if (grant) {
+        this.audit(id, input, target, 'remembered', { createdAt: now, decidedAt: now, scope: `remembered ${grant.id} until ${new Date(grant.expiresAt).toISOString()}` });
+        return { decision: 'remembered' };
+      }
+    }
+    if (!this.opts.consoles.connected) refuse('NoConsole');
+    let mine = 0;
+    for (const e of this.pending.values()) if (e.owner === ownerBusName) mine++;
+    if (mine >= this.opts.config.maxPendingPerRequester) {
+      refuse('QueueFull', `(${mine} waiting from ${ownerBusName}).`);
+    }
+
+    const deadline = now + this.opts.config.requestTimeoutSeconds * 1000;
+    const request: PendingRequest = {
+      id,
+      kind: input.kind,
+      createdAt: now,
+      deadline,
+      requester: input.requester,
+      summary: input.summary,
+      items: input.items ?? [],
+      sign: input.sign ?? null,
+      key: input.key ?? null,
+      rememberScope: key && input.remember ? { description: input.remember.description, minutes: this.opts.config.rememberMinutes } : null,
+    };
+    const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {
+      const entry: Entry = { request, input, owner: ownerBusName, timer: null, resolve, reject };
+      entry.timer = setTimeout(() => this.sweep(), Math.max(0, deadline - now) + 5);
+      this.pending.set(id, entry);
+    });
+    this.audit(id, input, target, 'pending', { createdAt: now });
+    this.opts.consoles.changed();
+    return outcome;
+  }
+
+  /** JSON-ready view for the console, oldest first. */
+  list(): PendingRequest[] {
+    this.sweep();
+    return [...this.pending.values()].map((e) => e.request);
+  }
+
+  decide(id: string, verb: DecisionVerb, minutes: number): void {
+    const entry = this.take(id);
+    if (verb === 'deny') return this.finish(entry, 'denied', new SdError('Denied'));
+    if (verb === 'remember') {
+      const key = rememberKey(entry.input);
+      if (!key || !entry.input.remember) {
+        this.pending.set(id, entry);
+        throw new SdError('InvalidArgs', 'This request cannot be remembered; approve it once or deny it.');
+      }
+      if (!this.approvable(entry)) return;
+      const span = minutes > 0 ? minutes : this.opts.config.rememberMinutes;
+      const grants = this.remembered.add(key, entry.input.remember.targets, entry.input.remember.targetLabel, span);
+      this.finish(entry, 'approved', null, `remember ${span} min (${grants.map((g) => g.id).join(',')})`);
+      entry.resolve({ decision: 'remember' });
+      return;
+    }
+    if (!this.approvable(entry)) return;
+    this.finish(entry, 'approved', null, 'once');
+    entry.resolve({ decision: 'once' });
+  }
+
+  /** Approve once, handing the requester one more secret from the human; the receiver wipes it. */
+  approveWithSecret(id: string, secret: Buffer): void {
+    const entry = this.take(id);
+    if (!this.approvable(entry)) {
+      secret.fill(0);
+      return;
+    }
+    this.finish(entry, 'approved', null, 'once with secret');
+    entry.resolve({ decision: 'once', secret });
+  }
+
+  /** The owner's bus name went away: its requests end at once. */
+  ownerGone(busName: string): void {
+    for (const entry of [...this.pending.values()]) {
+      if (entry.owner === busName) {
+        this.pending.delete(entry.request.id);
+        this.finish(entry, 'cancelled', new SdError('Cancelled', 'The requester disconnected.'));
+      }
+    }
+  }
+
+  /** Every pending request ends with this error (the store was locked, the daemon is stopping). */
+  cancelAll(code: ErrorCode, detail?: string): void {
+    for (const entry of [...this.pending.values()]) {
+      this.pending.delete(entry.request.id);
+      this.finish(entry, 'cancelled', new SdError(code, detail));
+    }
+  }
+
+  /** Expire requests past their deadline (also called by each request's timer). */
+  sweep(): void {
+    const now = this.opts.now();
+    for (const entry of [...this.pending.values()]) {
+      if (entry.request.deadline <= now) {
+        this.pending.delete(entry.request.id);
+        this.finish(entry, 'expired', new SdError('Timeout', `No decision within ${this.opts.config.requestTimeoutSeconds} s.`));
+      }
+    }
+    if (this.remembered.prune() > 0) this.opts.consoles.changed();
+  }
+
+  listRemembered(): RememberedDecision[] {
+    return this.remembered.list();
+  }
+
+  revoke(id: string): void {
+    const grant = this.remembered.list().find((g) => g.id === id);
+    if (!grant || !this.remembered.revoke(id)) throw new SdError('NotFound', 'No remembered decision with that id.');
+    const now = this.opts.now();
+    this.opts.audit.record({
+      requestId: id, kind: grant.kind, requester: null, target: `remembered: ${grant.exe} (uid ${grant.uid}) '${grant.targetLabel}'`,
+      outcome: 'done', detail: 'revoked', createdAt: grant.createdAt, decidedAt: now,
+    });
+    this.opts.consoles.changed();
+  }
+
+  close(): void {
+    this.cancelAll('Cancelled', 'The daemon is stopping.');
+  }
+
+  private take(id: string): Entry {
+    const entry = this.pending.get(id);
+    if (!entry) throw new SdError('NotFound', 'No pending request with that id (it may have been answered, expired or cancelled).');
+    this.pending.delete(id);
+    return entry;
+  }
+
+  /** Checks done at decision time: the store still unlocked, the requesting process still the same one. */
+  private approvable(entry: Entry): boolean {
+    if (this.opts.storeLocked()) {
+      this.finish(entry, 'cancelled', new SdError('StoreLocked'));
+      return false;
+    }
+    if (!this.opts.requesterStillRunning(entry.request.requester)) {
+      this.finish(entry, 'cancelled', new SdError('Cancelled', 'The requesting process exited before the decision.'));
+      return false;
+    }
+    return true;
+  }
+
+  private finish(entry: Entry, outcome: 'approved' | 'denied' | 'expired' | 'cancelled', err: SdError | null, scope?: string): void {
+    if (entry.timer) clearTimeout(entry.timer);
+    const now = this.opts.now();
+    this.audit(entry.request.id, entry.input, auditTarget(entry.input), outcome, {
+      createdAt: entry.request.createdAt, decidedAt: now, scope: scope ?? null, detail: err ? err.code : null,
+    });
+    if (err) entry.reject(err);
+    this.opts.consoles.changed();
+    this.opts.logger.info('request finished', { id: entry.request.id, kind: entry.request.kind, outcome });
+  }
+
+  private audit(id: string, input: ApprovalInput, target: string, outcome: string, times: { createdAt: number; decidedAt?: number; scope?: string | null; detail?: string | null }): void {
+    this.opts.audit.record({
+      requestId: id, kind: input.kind, requester: input.requester, target, outcome,
+      scope: times.scope ?? null, detail: times.detail ?? null, createdAt: times.createdAt, decidedAt: times.decidedAt ?? null,
+    });
+  }
+}
+
+/** Remembering needs a verified executable: without one we could not tell requesters apart. */
+function rememberKey(input: ApprovalInput): RememberKey | null {
+  const exe = input.requester.process?.exe;
+  if (!input.remember || !exe) return null;
+  return { kind: input.remember.kind, uid: input.requester.uid, exe };
+}
+
+function auditTarget(input: ApprovalInput): string {
+  if (input.items?.length) return input.items.map((i) => describeTarget(i.label, i.attributes)).join('; ').slice(0, 2048);
+  return input.summary.slice(0, 2048);
+}

@@ -1,0 +1,50 @@
+// The audit log: an append-only SQLite table beside the store (core/audit.ts has the layout).
+// Rows carry who, what, when, outcome and scope, never a secret. The file is 0600: only the
+// companion (and root) may read what was asked for.
+import { closeSync, openSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { AUDIT_SCHEMA, AUDIT_SELECT_NEWEST, historyEntryFromRow, type AuditDbRow } from '../../core/audit.js';
+import { LIMITS } from '../../core/limits.js';
+import type { Logger } from '../../core/logger.js';
+import type { HistoryEntry } from '../../core/wire.js';
+import type { AuditSink } from '../services.js';
+
+type AuditRecord = Parameters<AuditSink['record']>[0];
+
+export class AuditLog implements AuditSink {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+
+  constructor(path: string, private readonly logger: Logger) {
+    // Create with 0600 before SQLite opens it, so there is no moment with a wider mode.
+    closeSync(openSync(path, 'a', 0o600));
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(AUDIT_SCHEMA);
+    this.insert = this.db.prepare(`INSERT INTO audit (request_id, kind, requester_uid, requester_pid, requester_exe, target, outcome, scope, detail, created_at, decided_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  }
+
+  record(entry: AuditRecord): void {
+    try {
+      this.insert.run(
+        entry.requestId, entry.kind, entry.requester?.uid ?? null, entry.requester?.process?.pid ?? null,
+        entry.requester?.process?.exe ?? null, entry.target, entry.outcome, entry.scope ?? null, entry.detail ?? null,
+        Math.round(entry.createdAt), entry.decidedAt == null ? null : Math.round(entry.decidedAt),
+      );
+    } catch (err) {
+      // Losing an audit row must be loud, but must not turn an answered request into a failure.
+      this.logger.error('audit row could not be written', { error: (err as Error).message });
+    }
+  }
+
+  history(limit: number): HistoryEntry[] {
+    const n = Math.min(Math.max(limit || 100, 1), LIMITS.historyRows);
+    return (this.db.prepare(AUDIT_SELECT_NEWEST).all(n) as AuditDbRow[]).map(historyEntryFromRow);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

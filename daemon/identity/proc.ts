@@ -1,0 +1,106 @@
+// What /proc says about a process. All of it is for display except uid and start time: the
+// start time (stat field 22) plus the PID names one process for its whole life, which is how a
+// decision is tied to the process that asked (PID reuse guard, see requesters.ts).
+//
+// exe and cwd need ptrace-level access: the daemon (companion UID) reads them for the desktop
+// user's processes only with CAP_SYS_PTRACE (the unit grants it as an ambient capability). Without
+// it they are null, and a request without an executable cannot be remembered.
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { LIMITS } from '../../core/limits.js';
+import type { ProcessInfo } from '../../core/wire.js';
+
+export interface StatFields { comm: string; ppid: number; session: number; startTime: number }
+
+export function readStat(pid: number): StatFields | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  // comm may contain spaces and parentheses: it ends at the last ')'.
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return null;
+  const rest = text.slice(close + 2).split(' ');
+  const num = (i: number) => Number(rest[i]);
+  return { comm: text.slice(open + 1, close), ppid: num(1), session: num(3), startTime: num(19) };
+}
+
+/** The start time alone, for re-checking at decision time; null if the process is gone. */
+export function readStartTime(pid: number): number | null {
+  return readStat(pid)?.startTime ?? null;
+}
+
+function tryReadlink(path: string): string | null {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return null;
+  }
+}
+
+function readCmdline(pid: number): string[] {
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`);
+    const capped = raw.subarray(0, LIMITS.cmdlineChars).toString('utf8');
+    const args = capped.split('\0');
+    if (args.at(-1) === '') args.pop();
+    if (raw.length > LIMITS.cmdlineChars) args.push('...');
+    return args;
+  } catch {
+    return [];
+  }
+}
+
+export function readProcess(pid: number): (ProcessInfo & { ppid: number; session: number }) | null {
+  const stat = readStat(pid);
+  if (!stat) return null;
+  let uid: number | null = null;
+  try {
+    uid = statSync(`/proc/${pid}`).uid;
+  } catch {
+    return null;
+  }
+  return {
+    pid,
+    startTime: stat.startTime,
+    uid,
+    comm: stat.comm,
+    exe: tryReadlink(`/proc/${pid}/exe`),
+    cmdline: readCmdline(pid),
+    cwd: tryReadlink(`/proc/${pid}/cwd`),
+    ppid: stat.ppid,
+    session: stat.session,
+  };
+}
+
+/** Parents nearest first, ending at the session leader (included), init, or the depth limit. */
+export function readParentChain(start: { ppid: number; session: number; pid: number }, maxDepth = LIMITS.parentChainDepth): ProcessInfo[] {
+  const chain: ProcessInfo[] = [];
+  if (start.pid === start.session) return chain;
+  let ppid = start.ppid;
+  while (ppid > 0 && chain.length < maxDepth) {
+    const parent = readProcess(ppid);
+    if (!parent) break;
+    const { ppid: next, session, ...info } = parent;
+    chain.push(info);
+    if (parent.pid === session || parent.pid === 1) break;
+    ppid = next;
+  }
+  return chain;
+}
+
+/** The innermost systemd unit (service or scope) from /proc/PID/cgroup, if any. */
+export function readSystemdUnit(pid: number): string | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return null;
+  }
+  const line = text.split('\n').find((l) => l.startsWith('0::')) ?? text.split('\n').find((l) => l.includes('name=systemd:'));
+  if (!line) return null;
+  const parts = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1).split('/').reverse();
+  return parts.find((p) => /\.(service|scope|socket)$/.test(p)) ?? null;
+}

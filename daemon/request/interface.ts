@@ -1,0 +1,219 @@
+// The request interface (net.mowaka.SecretsDispatcher1) for the desktop user's agent, sd-gpg and
+// CLI. Reads of secrets, changes and deletions of existing items, export and import wait on the
+// approval gate; creating a new item, listing and searching do not (they reveal no secret).
+// Signing and key methods come from daemon/signing as `extraMethods`.
+import { describeTarget } from '../../core/audit.js';
+import { fromVariantMap, Variant } from '../../core/dbus/bus.js';
+import type { InterfaceSpec } from '../../core/dbus/introspection.js';
+import { SdError } from '../../core/errors.js';
+import type { CallContext, InterfaceImpl, MethodImpl } from '../../core/dbus/service.js';
+import { LIMITS } from '../../core/limits.js';
+import { VERSION } from '../../core/version.js';
+import type { ItemTarget, RequesterInfo } from '../../core/wire.js';
+import type { DaemonServices } from '../services.js';
+import type { ItemRecord } from '../store/types.js';
+import {
+  validAttributes, validContentType, validId, validIds, validLabel, validOptionalId, validPassphrase, validSecret,
+} from './validate.js';
+
+export interface RequestHooks {
+  /** Lock the store and end every pending request (shared with the console's Lock). */
+  lock(ctx: CallContext): void;
+  status(): Record<string, InstanceType<typeof Variant>>;
+}
+
+/** Wipe buffers after the reply has been encoded (the server encodes synchronously on return). */
+function wipeAfterReply(buffers: Buffer[]): void {
+  setImmediate(() => {
+    for (const b of buffers) b.fill(0);
+  });
+}
+
+export function requesterName(r: RequesterInfo): string {
+  const exe = r.process?.exe ?? r.process?.comm ?? 'unknown process';
+  const pid = r.process ? ` (pid ${r.process.pid})` : '';
+  return `${exe}${pid}`;
+}
+
+export function buildRequestInterface(
+  spec: InterfaceSpec,
+  services: DaemonServices,
+  hooks: RequestHooks,
+  extraMethods: Record<string, MethodImpl> = {},
+): InterfaceImpl {
+  const { store, approvals, requesters, audit } = services;
+
+  const targetsOf = (items: ItemRecord[]): ItemTarget[] => {
+    const labels = new Map(store.listCollections().map((c) => [c.id, c.label]));
+    return items.map((i) => ({
+      itemId: i.id, collectionId: i.collectionId, collectionLabel: labels.get(i.collectionId) ?? i.collectionId,
+      label: i.label, attributes: i.attributes,
+    }));
+  };
+  const oneItem = (id: string): ItemRecord => {
+    const [item] = store.getItems([id]);
+    if (!item) throw new SdError('NotFound', 'No item or collection with that id.');
+    return item;
+  };
+  const labelsOf = (items: ItemRecord[]) => items.map((i) => `'${i.label}'`).join(', ').slice(0, 512);
+  const remember = (kind: 'secret' | 'write', requester: RequesterInfo, items: ItemRecord[], verb: string) => ({
+    kind, targets: items.map((i) => i.id), targetLabel: labelsOf(items),
+    description: `${requesterName(requester)} may ${verb} ${labelsOf(items)} for ${services.config.rememberMinutes} minutes`,
+  });
+  const gateWrite = async (ctx: CallContext, untrustedContext: unknown, item: ItemRecord, what: string) => {
+    const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+    await approvals.request({
+      kind: 'write', requester, summary: `${requesterName(requester)} wants to ${what} '${item.label}'`,
+      items: targetsOf([item]), remember: remember('write', requester, [item], 'change'),
+    }, ctx.sender);
+    return requester;
+  };
+
+  // `args: any` lets each handler name its tuple; the server already checked it against the XML.
+  const methods: Record<string, (args: any, ctx: CallContext) => unknown> = {
+    Ping: () => 'pong',
+    GetVersion: () => VERSION,
+    Status: () => hooks.status(),
+    Lock: (_args, ctx) => hooks.lock(ctx),
+
+    ListCollections: () => store.listCollections().map((c) => [c.id, c.label, c.aliases, BigInt(c.created), BigInt(c.modified)]),
+    CreateCollection: ([untrustedLabel, untrustedAlias]: [string, string]) => {
+      const label = validLabel(untrustedLabel);
+      const alias = validOptionalId(untrustedAlias, 'alias');
+      return store.createCollection(label, alias ?? undefined).id;
+    },
+    SetCollectionLabel: ([untrustedId, untrustedLabel]: [string, string]) => {
+      store.setCollectionLabel(validId(untrustedId, 'collection id'), validLabel(untrustedLabel));
+    },
+    DeleteCollection: async ([untrustedId, untrustedContext]: [string, unknown], ctx) => {
+      const id = validId(untrustedId, 'collection id');
+      const collection = store.listCollections().find((c) => c.id === id);
+      if (!collection) throw new SdError('NotFound', 'No item or collection with that id.');
+      const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+      const ids = store.searchItems(id, {});
+      await approvals.request({
+        kind: 'delete', requester,
+        summary: `${requesterName(requester)} wants to delete the collection '${collection.label}' and its ${ids.length} items`,
+        items: targetsOf(store.getItems(ids.slice(0, 50))), remember: null,
+      }, ctx.sender);
+      store.deleteCollection(id);
+    },
+    ReadAlias: ([untrustedAlias]: [string]) => store.readAlias(validId(untrustedAlias, 'alias')) ?? '',
+    SetAlias: ([untrustedAlias, untrustedId]: [string, string]) => {
+      store.setAlias(validId(untrustedAlias, 'alias'), validOptionalId(untrustedId, 'collection id'));
+    },
+
+    SearchItems: ([untrustedCollection, untrustedAttributes]: [string, Record<string, string>]) =>
+      store.searchItems(validOptionalId(untrustedCollection, 'collection id'), validAttributes(untrustedAttributes)),
+    GetItems: ([untrustedIds]: [string[]]) => store.getItems(validIds(untrustedIds, 'item ids')).map((i) => [
+      i.id, i.collectionId, i.label, i.attributes, i.contentType, BigInt(i.created), BigInt(i.modified),
+    ]),
+    CreateItem: async ([untrustedCollection, untrustedLabel, untrustedAttributes, untrustedSecret, untrustedContentType, replace, untrustedContext]:
+      [string, string, Record<string, string>, Buffer, string, boolean, unknown], ctx) => {
+      try {
+        const collectionId = validId(untrustedCollection, 'collection id');
+        const label = validLabel(untrustedLabel);
+        const attributes = validAttributes(untrustedAttributes);
+        const secret = validSecret(untrustedSecret);
+        const contentType = validContentType(untrustedContentType);
+        const existing = replace ? store.findExact(collectionId, attributes) : null;
+        if (existing) {
+          const item = oneItem(existing);
+          await gateWrite(ctx, untrustedContext, item, 'replace the secret of');
+          store.setSecret(existing, secret, contentType);
+          if (label !== item.label) store.updateItem(existing, { label });
+          return existing;
+        }
+        const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+        const created = store.createItem({ collectionId, label, attributes, secret, contentType });
+        const now = services.now();
+        audit.record({ requestId: created.id, kind: 'write', requester, target: describeTarget(label, attributes), outcome: 'done', detail: 'created', createdAt: now, decidedAt: now });
+        return created.id;
+      } finally {
+        untrustedSecret.fill(0);
+      }
+    },
+    GetSecrets: async ([untrustedIds, untrustedContext]: [string[], unknown], ctx) => {
+      const ids = validIds(untrustedIds, 'item ids');
+      const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+      const items = store.getItems(ids);
+      if (items.length === 0) return [];
+      await approvals.request({
+        kind: 'secret', requester, summary: `${requesterName(requester)} wants the secret of ${labelsOf(items)}`,
+        items: targetsOf(items), remember: remember('secret', requester, items, 'read'),
+      }, ctx.sender);
+      const out: [string, Buffer, string][] = [];
+      for (const item of items) {
+        const { secret, contentType } = store.getSecret(item.id);
+        out.push([item.id, secret, contentType]);
+      }
+      wipeAfterReply(out.map((o) => o[1]));
+      return out;
+    },
+    SetSecret: async ([untrustedId, untrustedSecret, untrustedContentType, untrustedContext]: [string, Buffer, string, unknown], ctx) => {
+      try {
+        const id = validId(untrustedId, 'item id');
+        const secret = validSecret(untrustedSecret);
+        const contentType = validContentType(untrustedContentType);
+        await gateWrite(ctx, untrustedContext, oneItem(id), 'replace the secret of');
+        store.setSecret(id, secret, contentType);
+      } finally {
+        untrustedSecret.fill(0);
+      }
+    },
+    UpdateItem: async ([untrustedId, untrustedLabel, untrustedAttributes, untrustedContext]: [string, string, Record<string, string>, unknown], ctx) => {
+      const id = validId(untrustedId, 'item id');
+      const label = validLabel(untrustedLabel);
+      const attributes = validAttributes(untrustedAttributes);
+      await gateWrite(ctx, untrustedContext, oneItem(id), 'change the label and attributes of');
+      store.updateItem(id, { label, attributes });
+    },
+    DeleteItem: async ([untrustedId, untrustedContext]: [string, unknown], ctx) => {
+      const item = oneItem(validId(untrustedId, 'item id'));
+      const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+      await approvals.request({
+        kind: 'delete', requester, summary: `${requesterName(requester)} wants to delete '${item.label}'`,
+        items: targetsOf([item]), remember: null,
+      }, ctx.sender);
+      store.deleteItem(item.id);
+    },
+
+    ExportStore: async ([untrustedPassphrase, untrustedContext]: [Buffer, unknown], ctx) => {
+      try {
+        const passphrase = validPassphrase(untrustedPassphrase, 'bundle passphrase');
+        const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+        const count = store.searchItems(null, {}).length;
+        await approvals.request({
+          kind: 'export', requester, summary: `${requesterName(requester)} wants to export the whole store (${count} items) as an encrypted bundle`,
+          remember: null,
+        }, ctx.sender);
+        return await store.exportBundle(passphrase);
+      } finally {
+        untrustedPassphrase.fill(0);
+      }
+    },
+    ImportStore: async ([untrustedBundle, untrustedPassphrase, untrustedContext]: [Buffer, Buffer, unknown], ctx) => {
+      try {
+        if (untrustedBundle.length > LIMITS.bundleBytes) throw new SdError('TooLarge', `bundle is larger than ${LIMITS.bundleBytes} bytes.`);
+        const passphrase = validPassphrase(untrustedPassphrase, 'bundle passphrase');
+        const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+        await approvals.request({
+          kind: 'import', requester, summary: `${requesterName(requester)} wants to import a bundle of ${untrustedBundle.length} bytes into the store`,
+          remember: null,
+        }, ctx.sender);
+        return await store.importBundle(untrustedBundle, passphrase);
+      } finally {
+        untrustedPassphrase.fill(0);
+        untrustedBundle.fill(0);
+      }
+    },
+    ...extraMethods,
+  };
+
+  return {
+    spec,
+    methods,
+    authorize: (ctx) => requesters.assertDesktopCaller(ctx),
+  };
+}
+

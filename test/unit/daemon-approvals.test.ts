@@ -1,0 +1,223 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConsoleRegistry } from '../../daemon/approvals/consoles.js';
+import { ApprovalQueue } from '../../daemon/approvals/gate.js';
+import { createLogger } from '../../core/logger.js';
+import type { RequesterInfo } from '../../core/wire.js';
+import type { ApprovalInput, AuditSink } from '../../daemon/services.js';
+
+type AuditRecord = Parameters<AuditSink['record']>[0];
+
+function requester(busName: string, exe: string | null, pid = 4242): RequesterInfo {
+  return {
+    busName, uid: 1000, userName: 'nb',
+    process: exe === null ? null : { pid, startTime: 123, uid: 1000, comm: 'python3', exe, cmdline: [exe], cwd: '/home/nb' },
+    chain: [], systemdUnit: null, claimed: {},
+  };
+}
+
+function secretRead(r: RequesterInfo, itemId = 'item1'): ApprovalInput {
+  return {
+    kind: 'secret', requester: r, summary: `read ${itemId}`,
+    items: [{ itemId, collectionId: 'login', collectionLabel: 'Login', label: `Label ${itemId}`, attributes: { service: 'github' } }],
+    remember: { kind: 'secret', targets: [itemId], targetLabel: `'Label ${itemId}'`, description: 'may read' },
+  };
+}
+
+function setup(options: { locked?: boolean; console?: boolean; stillRunning?: boolean; maxPending?: number } = {}) {
+  let clock = 1_700_000_000_000;
+  const sent: Array<[string, bigint]> = [];
+  const audit: AuditRecord[] = [];
+  const state = { locked: options.locked ?? false, stillRunning: options.stillRunning ?? true };
+  const consoles = new ConsoleRegistry((dest, gen) => sent.push([dest, gen]));
+  if (options.console !== false) consoles.register(':1.console');
+  const queue = new ApprovalQueue({
+    config: { requestTimeoutSeconds: 300, rememberMinutes: 10, maxPendingPerRequester: options.maxPending ?? 50 },
+    consoles, audit: { record: (e) => audit.push(e) }, logger: createLogger({ write: () => undefined }),
+    now: () => clock, storeLocked: () => state.locked, requesterStillRunning: () => state.stillRunning,
+  });
+  queues.push(queue);
+  return { queue, consoles, sent, audit, state, advance: (ms: number) => { clock += ms; } };
+}
+
+const queues: ApprovalQueue[] = [];
+afterEach(() => {
+  for (const q of queues.splice(0)) q.close();
+});
+
+/** Attach a handler at once so a rejection is never "unhandled" while the test waits. */
+function settle<T>(p: Promise<T>) {
+  const result = p.then((value) => ({ ok: true as const, value }), (error) => ({ ok: false as const, error }));
+  return result;
+}
+
+describe('approval queue', () => {
+  it('approve once resolves the waiting request and removes it from the list', async () => {
+    const { queue, audit } = setup();
+    const waiting = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    const [pending] = queue.list();
+    expect(pending!.items[0]!.label).toBe('Label item1');
+    expect(pending!.rememberScope).toEqual({ description: 'may read', minutes: 10 });
+    queue.decide(pending!.id, 'once', 0);
+    expect(await waiting).toEqual({ ok: true, value: { decision: 'once' } });
+    expect(queue.list()).toEqual([]);
+    expect(audit.map((a) => a.outcome)).toEqual(['pending', 'approved']);
+  });
+
+  it('deny rejects with Denied', async () => {
+    const { queue } = setup();
+    const waiting = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    queue.decide(queue.list()[0]!.id, 'deny', 0);
+    const r = await waiting;
+    expect(r.ok).toBe(false);
+    expect((r as { error: { code: string } }).error.code).toBe('Denied');
+  });
+
+  it('expires at the deadline with Timeout', async () => {
+    const { queue, advance, audit } = setup();
+    const waiting = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    advance(299_000);
+    queue.sweep();
+    expect(queue.list()).toHaveLength(1);
+    advance(1_000);
+    queue.sweep();
+    expect(queue.list()).toHaveLength(0);
+    expect(((await waiting) as { error: { code: string } }).error.code).toBe('Timeout');
+    expect(audit.at(-1)!.outcome).toBe('expired');
+  });
+
+  it('cancels a request at once when its owner disconnects, leaving others', async () => {
+    const { queue } = setup();
+    const gone = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    const other = settle(queue.request(secretRead(requester(':1.6', '/usr/bin/python3')), ':1.6'));
+    queue.ownerGone(':1.5');
+    expect(((await gone) as { error: { code: string } }).error.code).toBe('Cancelled');
+    expect(queue.list().map((r) => r.requester.busName)).toEqual([':1.6']);
+    queue.decide(queue.list()[0]!.id, 'once', 0);
+    expect((await other).ok).toBe(true);
+  });
+
+  it('refuses with NoConsole at once when no console is registered', async () => {
+    const { queue, audit } = setup({ console: false });
+    await expect(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5')).rejects.toMatchObject({ code: 'NoConsole' });
+    expect(queue.list()).toEqual([]);
+    expect(audit[0]).toMatchObject({ outcome: 'refused', detail: 'NoConsole' });
+  });
+
+  it('refuses with StoreLocked while the store is locked, and cancels pending requests on approve after a lock', async () => {
+    const { queue, state } = setup({ locked: true });
+    await expect(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5')).rejects.toMatchObject({ code: 'StoreLocked' });
+    state.locked = false;
+    const waiting = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    state.locked = true;
+    queue.decide(queue.list()[0]!.id, 'once', 0);
+    expect(((await waiting) as { error: { code: string } }).error.code).toBe('StoreLocked');
+  });
+
+  it('caps pending requests per requester; another requester is unaffected', async () => {
+    const { queue } = setup();
+    const waits = Array.from({ length: 50 }, () => settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5')));
+    await expect(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5')).rejects.toMatchObject({ code: 'QueueFull' });
+    const other = settle(queue.request(secretRead(requester(':1.9', '/usr/bin/python3')), ':1.9'));
+    const otherId = queue.list().find((r) => r.requester.busName === ':1.9')!.id;
+    queue.decide(otherId, 'once', 0);
+    expect((await other).ok).toBe(true);
+    queue.ownerGone(':1.5');
+    expect((await Promise.all(waits)).every((w) => !w.ok)).toBe(true);
+  });
+
+  it('cancels on approval when the requesting process is no longer the same one (PID reuse guard)', async () => {
+    const { queue, state } = setup();
+    const waiting = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    state.stillRunning = false;
+    queue.decide(queue.list()[0]!.id, 'once', 0);
+    expect(((await waiting) as { error: { code: string } }).error.code).toBe('Cancelled');
+  });
+
+  it('sends Changed only to registered consoles, with a growing generation', async () => {
+    const { queue, consoles, sent } = setup();
+    consoles.register(':1.other-console');
+    sent.length = 0;
+    const waiting = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    queue.decide(queue.list()[0]!.id, 'once', 0);
+    await waiting;
+    expect(new Set(sent.map(([d]) => d))).toEqual(new Set([':1.console', ':1.other-console']));
+    const gens = sent.filter(([d]) => d === ':1.console').map(([, g]) => g);
+    expect(gens).toEqual([...gens].sort((a, b) => Number(a - b)));
+    expect(new Set(gens).size).toBe(gens.length);
+  });
+});
+
+describe('remembered decisions', () => {
+  async function rememberFor(queue: ApprovalQueue, r: RequesterInfo, itemId = 'item1', minutes = 0) {
+    const waiting = queue.request(secretRead(r, itemId), r.busName);
+    queue.decide(queue.list()[0]!.id, 'remember', minutes);
+    return waiting;
+  }
+
+  it('lets the same executable read the same item without a prompt', async () => {
+    const { queue, audit } = setup();
+    expect(await rememberFor(queue, requester(':1.5', '/usr/bin/python3'))).toEqual({ decision: 'remember' });
+    // A new connection and process of the same executable and UID is the same requester.
+    expect(await queue.request(secretRead(requester(':1.7', '/usr/bin/python3', 5555)), ':1.7')).toEqual({ decision: 'remembered' });
+    expect(queue.list()).toEqual([]);
+    expect(audit.at(-1)!.outcome).toBe('remembered');
+  });
+
+  it('still asks for another item or another executable', async () => {
+    const { queue } = setup();
+    await rememberFor(queue, requester(':1.5', '/usr/bin/python3'));
+    const otherItem = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3'), 'item2'), ':1.5'));
+    const otherExe = settle(queue.request(secretRead(requester(':1.8', '/usr/bin/secret-tool')), ':1.8'));
+    expect(queue.list()).toHaveLength(2);
+    queue.ownerGone(':1.5');
+    queue.ownerGone(':1.8');
+    await Promise.all([otherItem, otherExe]);
+  });
+
+  it('asks again after revocation', async () => {
+    const { queue } = setup();
+    await rememberFor(queue, requester(':1.5', '/usr/bin/python3'));
+    const [grant] = queue.listRemembered();
+    expect(grant).toMatchObject({ kind: 'secret', uid: 1000, exe: '/usr/bin/python3', target: 'item1' });
+    queue.revoke(grant!.id);
+    expect(queue.listRemembered()).toEqual([]);
+    const again = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    expect(queue.list()).toHaveLength(1);
+    queue.ownerGone(':1.5');
+    await again;
+  });
+
+  it('asks again once the window has passed (injected clock)', async () => {
+    const { queue, advance } = setup();
+    await rememberFor(queue, requester(':1.5', '/usr/bin/python3'));
+    advance(9 * 60_000);
+    expect(await queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5')).toEqual({ decision: 'remembered' });
+    advance(60_000);
+    const again = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    expect(queue.list()).toHaveLength(1);
+    expect(queue.listRemembered()).toEqual([]);
+    queue.ownerGone(':1.5');
+    await again;
+  });
+
+  it('honours the minutes the console chose', async () => {
+    const { queue, advance } = setup();
+    await rememberFor(queue, requester(':1.5', '/usr/bin/python3'), 'item1', 2);
+    advance(2 * 60_000);
+    const again = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    expect(queue.list()).toHaveLength(1);
+    queue.ownerGone(':1.5');
+    await again;
+  });
+
+  it('cannot remember a requester whose executable is unknown', async () => {
+    const { queue } = setup();
+    const waiting = settle(queue.request(secretRead(requester(':1.5', null)), ':1.5'));
+    const [pending] = queue.list();
+    expect(pending!.rememberScope).toBeNull();
+    expect(() => queue.decide(pending!.id, 'remember', 0)).toThrow(/cannot be remembered/);
+    expect(queue.list()).toHaveLength(1);
+    queue.decide(pending!.id, 'once', 0);
+    expect((await waiting).ok).toBe(true);
+  });
+});
