@@ -76,7 +76,7 @@ export function readProcess(pid: number): (ProcessInfo & { ppid: number; session
 }
 
 /** Parents nearest first, ending at the session leader (included), init, or the depth limit. */
-export function readParentChain(start: { ppid: number; session: number; pid: number }, maxDepth = LIMITS.parentChainDepth): ProcessInfo[] {
+export function readParentChain(start: { ppid: number; session: number; pid: number }, maxDepth: number = LIMITS.parentChainDepth): ProcessInfo[] {
   const chain: ProcessInfo[] = [];
   if (start.pid === start.session) return chain;
   let ppid = start.ppid;

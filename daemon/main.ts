@@ -1,0 +1,124 @@
+// `secrets-dispatcher daemon`: argv → config → bus → daemon → wait for SIGTERM.
+import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseCommandLine } from '../core/command-line.js';
+import { DEFAULT_CONFIG_PATH, parseConfig, type Config } from '../core/config.js';
+import { connectBus, disconnectBus } from '../core/dbus/bus.js';
+import type { MethodImpl } from '../core/dbus/service.js';
+import { EXIT, isSdError, SdError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import { createNotifier } from './notify.js';
+import { AlreadyRunningError, startDaemon } from './server.js';
+import type { DaemonServices } from './services.js';
+
+interface DaemonArgs { config?: string; stateDir?: string; desktopUser?: string; companionUser?: string }
+
+const USAGE = `$0 [options]
+
+Run the companion daemon as the companion user: it owns net.mowaka.SecretsDispatcher1 on the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured) and keeps the encrypted store, the approval queue and the audit log. Options override the config file's keys.`;
+
+function loadConfig(args: DaemonArgs): Config {
+  const path = args.config ?? DEFAULT_CONFIG_PATH;
+  let fromFile: Record<string, unknown> = {};
+  if (args.config !== undefined || existsSync(path)) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new SdError('Config', `${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`);
+    }
+    try {
+      fromFile = JSON.parse(text);
+    } catch (err) {
+      throw new SdError('Config', `${path}: not valid JSON (${(err as Error).message}).`);
+    }
+  }
+  const merged = { ...fromFile };
+  if (args.desktopUser !== undefined) merged.desktopUser = args.desktopUser;
+  if (args.companionUser !== undefined) merged.companionUser = args.companionUser;
+  if (args.stateDir !== undefined) merged.stateDir = args.stateDir;
+  return parseConfig(merged, existsSync(path) ? path : 'command line');
+}
+
+/** daemon/signing/methods.js is optional: the signing methods answer UnknownMethod without it. */
+async function loadSigningMethods(): Promise<((services: DaemonServices) => Record<string, MethodImpl>) | undefined> {
+  const file = join(dirname(fileURLToPath(import.meta.url)), 'signing', 'methods.js');
+  if (!existsSync(file)) return undefined;
+  const mod = await import(pathToFileURL(file).href) as { createSigningMethods?: (s: DaemonServices) => Record<string, MethodImpl> };
+  return mod.createSigningMethods;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const parsed = await parseCommandLine<DaemonArgs>(args, {
+    command: 'secrets-dispatcher daemon',
+    usage: USAGE,
+    options: {
+      config: { type: 'string', describe: `JSON config file (default ${DEFAULT_CONFIG_PATH}; may be absent if the options give the required keys)` },
+      'state-dir': { type: 'string', describe: 'where the store and the audit log live (config key stateDir)' },
+      'desktop-user': { type: 'string', describe: 'the desktop user whose requests are served (desktopUser)' },
+      'companion-user': { type: 'string', describe: 'the companion user, who may use the console interface (companionUser)' },
+    },
+  });
+  if (parsed.kind === 'help') {
+    process.stdout.write(`${parsed.text}\n`);
+    return EXIT.ok;
+  }
+  if (parsed.kind === 'usage') {
+    process.stderr.write(`secrets-dispatcher daemon: ${parsed.message} (see --help)\n`);
+    return EXIT.usage;
+  }
+
+  let config: Config;
+  try {
+    config = loadConfig(parsed.argv);
+  } catch (err) {
+    process.stderr.write(`secrets-dispatcher daemon: ${(err as Error).message}\n`);
+    return EXIT.config;
+  }
+  const logger = createLogger({ level: config.logLevel, component: 'daemon' });
+  const notifier = createNotifier(logger);
+
+  let bus;
+  try {
+    bus = await connectBus('system');
+  } catch (err) {
+    logger.error((err as Error).message);
+    return EXIT.unavailable;
+  }
+  let daemon;
+  try {
+    daemon = await startDaemon({ config, bus, logger, extraMethods: await loadSigningMethods() });
+  } catch (err) {
+    disconnectBus(bus);
+    if (err instanceof AlreadyRunningError) {
+      logger.error(err.message);
+      return EXIT.alreadyRunning;
+    }
+    if (isSdError(err, 'Config')) {
+      logger.error(err.message);
+      return EXIT.config;
+    }
+    logger.error('cannot start', { error: (err as Error).message });
+    return EXIT.failure;
+  }
+  notifier.ready();
+  logger.notice('ready', { name: 'net.mowaka.SecretsDispatcher1', stateDir: config.stateDir, desktopUser: config.desktopUser });
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.notice('stopping', { signal });
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    bus.once('error', () => stop('bus connection lost'));
+  });
+  notifier.stopping();
+  await daemon.stop();
+  notifier.close();
+  disconnectBus(bus);
+  return EXIT.ok;
+}

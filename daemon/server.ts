@@ -1,0 +1,139 @@
+// Builds the daemon from its parts on an already connected bus: store, audit log, approval queue,
+// requester identity, and the two interfaces on one object path. main.ts owns argv, config,
+// signals and sd-notify; tests and benchmarks can start this directly.
+import { join } from 'node:path';
+import { AUDIT_DB_FILE } from '../core/audit.js';
+import type { Config } from '../core/config.js';
+import { callMethod, NAME_FLAG, REQUEST_NAME_REPLY, requestName, toVariantMap, watchDisconnects, type MessageBus } from '../core/dbus/bus.js';
+import { ObjectServer, type CallContext, type MethodImpl } from '../core/dbus/service.js';
+import { SdError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { CONSOLE_INTERFACE, DBUS_INTERFACE, DBUS_NAME, DBUS_PATH, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
+import { VERSION } from '../core/version.js';
+import { ConsoleRegistry } from './approvals/consoles.js';
+import { ApprovalQueue } from './approvals/gate.js';
+import { AuditLog } from './audit/audit-log.js';
+import { buildConsoleInterface } from './console/interface.js';
+import { ProcRequesterResolver, requesterStillRunning } from './identity/requesters.js';
+import { buildRequestInterface, type RequestHooks } from './request/interface.js';
+import type { DaemonServices } from './services.js';
+import { loadInterfaceSpec } from './spec.js';
+import { openSecretStore } from './store/secret-store.js';
+import type { SecretStoreApi } from './store/types.js';
+import { UserTable } from './users.js';
+
+export const STORE_DB_FILE = 'store.db';
+
+export interface DaemonOptions {
+  config: Config;
+  bus: MessageBus;
+  logger: Logger;
+  now?: () => number;
+  /** Extra request-interface methods (signing and keys), given the finished services. */
+  extraMethods?: (services: DaemonServices) => Record<string, MethodImpl>;
+  /** For tests: an already opened store instead of the one under stateDir. */
+  store?: SecretStoreApi;
+}
+
+export interface RunningDaemon {
+  services: DaemonServices;
+  queue: ApprovalQueue;
+  /** Lock the store, end pending requests, release the name. The bus stays connected. */
+  stop(): Promise<void>;
+}
+
+/** The name is owned by someone else (another daemon). */
+export class AlreadyRunningError extends Error {
+  constructor() {
+    super(`another instance is running (${DISPATCHER_BUS_NAME} is owned on this bus)`);
+  }
+}
+
+function resolveUid(users: UserTable, key: 'desktopUser' | 'companionUser', name: string): number {
+  const entry = users.byUserName(name);
+  if (!entry) throw new SdError('Config', `key "${key}" has bad value ${JSON.stringify(name)}: no such user on this system.`);
+  return entry.uid;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  const { config, bus, logger } = opts;
+  const now = opts.now ?? Date.now;
+  const users = new UserTable();
+  const uids = { desktopUid: resolveUid(users, 'desktopUser', config.desktopUser), companionUid: resolveUid(users, 'companionUser', config.companionUser) };
+
+  const store = opts.store ?? openSecretStore(join(config.stateDir, STORE_DB_FILE), {
+    argon2MemoryKiB: config.store.argon2MemoryKiB, argon2Iterations: config.store.argon2Iterations, now,
+  });
+  const auditLog = new AuditLog(join(config.stateDir, AUDIT_DB_FILE), logger.child('audit'));
+  const server = new ObjectServer(bus, { logger: logger.child('bus') });
+  const consoles = new ConsoleRegistry((destination, generation) =>
+    server.emitSignal(DISPATCHER_OBJECT_PATH, CONSOLE_INTERFACE, 'Changed', 't', [generation], destination));
+  const queue = new ApprovalQueue({
+    config, consoles, audit: auditLog, logger: logger.child('approvals'), now,
+    storeLocked: () => !store.initialized || store.locked,
+    requesterStillRunning,
+  });
+  const services: DaemonServices = {
+    config, logger, store, approvals: queue, audit: auditLog, now,
+    requesters: new ProcRequesterResolver(uids, users),
+  };
+
+  const hooks: RequestHooks = {
+    lock: (ctx: CallContext) => {
+      store.lock();
+      queue.cancelAll('StoreLocked', 'The store was locked while the request waited.');
+      const at = now();
+      auditLog.record({ requestId: `s${at}`, kind: 'store', requester: null, target: 'lock', outcome: 'done', detail: `by ${ctx.sender}`, createdAt: at, decidedAt: at });
+      consoles.changed();
+    },
+    status: () => toVariantMap({
+      Initialized: store.initialized,
+      Locked: !store.initialized || store.locked,
+      Pending: queue.size,
+      ConsoleConnected: consoles.connected,
+      Version: VERSION,
+      RequestTimeoutSeconds: config.requestTimeoutSeconds,
+    }),
+  };
+
+  const requestImpl = buildRequestInterface(loadInterfaceSpec('net.mowaka.SecretsDispatcher1.xml', REQUEST_INTERFACE), services, hooks, opts.extraMethods?.(services) ?? {});
+  const consoleImpl = buildConsoleInterface(loadInterfaceSpec('net.mowaka.SecretsDispatcher1.Console.xml', CONSOLE_INTERFACE), { services, queue, consoles, auditLog, hooks });
+
+  await watchDisconnects(bus, (name) => {
+    server.forgetPeer(name);
+    queue.ownerGone(name);
+    if (consoles.gone(name)) {
+      logger.info('console went away', { busName: name });
+      consoles.changed();
+    }
+  });
+  server.export(DISPATCHER_OBJECT_PATH, [requestImpl, consoleImpl]);
+
+  const reply = await requestName(bus, DISPATCHER_BUS_NAME, NAME_FLAG.doNotQueue);
+  if (reply !== REQUEST_NAME_REPLY.primaryOwner && reply !== REQUEST_NAME_REPLY.alreadyOwner) {
+    server.close();
+    auditLog.close();
+    if (!opts.store) store.close();
+    throw new AlreadyRunningError();
+  }
+
+  let stopped = false;
+  return {
+    services,
+    queue,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      queue.close();
+      store.lock();
+      try {
+        await callMethod(bus, { destination: DBUS_NAME, path: DBUS_PATH, interface: DBUS_INTERFACE, member: 'ReleaseName', signature: 's', body: [DISPATCHER_BUS_NAME], timeoutMs: 2000 });
+      } catch (err) {
+        logger.warning('could not release the bus name', { error: (err as Error).message });
+      }
+      server.close();
+      auditLog.close();
+      if (!opts.store) store.close();
+    },
+  };
+}

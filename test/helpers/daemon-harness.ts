@@ -1,0 +1,298 @@
+// The real daemon on a private system bus with our real policy, for every test that needs it.
+// Only the human is scripted (ScriptedConsole, a console-interface peer). The daemon runs as a
+// child process from dist/ (`node bin/secrets-dispatcher daemon`): the harness rebuilds dist/ first
+// when any .ts under core/, daemon/ or dbus-policy/ is newer than the built daemon (once per test
+// process), so a test run after an edit never exercises stale code.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectBus, disconnectBus, nameHasOwner } from '../../core/dbus/bus.js';
+import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME } from '../../core/names.js';
+import type { ConfigInput } from '../../core/config.js';
+import type { DaemonStatus, DecisionVerb, HistoryEntry, PendingRequest, RememberedDecision } from '../../core/wire.js';
+import { connectAsUser, connectInProcess, type BusClient, type CallSpec } from './bus-client.js';
+import { currentUserName, startPrivateBus, type PrivateBus } from './private-bus.js';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(REPO_ROOT, 'bin', 'secrets-dispatcher');
+export const TEST_PASSPHRASE = 'correct horse battery staple';
+
+/** A system user the harness may run a process as (root only); omitted = the test's own user. */
+export interface HarnessUser { name: string; uid: number; gid: number }
+
+export interface DaemonHarnessOptions {
+  /** Who the daemon and console run as (default: the current user). */
+  companion?: HarnessUser;
+  /** The configured desktop user (default: the current user). */
+  desktop?: HarnessUser;
+  /** Replace our policy with an allow-all one (to prove the daemon's own UID checks). */
+  allowAllPolicy?: boolean;
+  /** Extra config keys (requestTimeoutSeconds, maxPendingPerRequester, ...). */
+  config?: Partial<ConfigInput>;
+  /** Register a scripted console (default true). */
+  registerConsole?: boolean;
+  /** Create and unlock the store through the console with TEST_PASSPHRASE (default true). */
+  createStore?: boolean;
+}
+
+export interface DaemonHarness {
+  busAddress: string;
+  /** Environment for client processes: DBUS_SYSTEM_BUS_ADDRESS pointing at the private bus. */
+  env: NodeJS.ProcessEnv;
+  stateDir: string;
+  configPath: string;
+  bus: PrivateBus;
+  console: ScriptedConsole;
+  readonly daemonPid: number;
+  /** The daemon's stderr so far (for failure messages). */
+  daemonLog(): string;
+  /** A request-interface peer: in this process, or as `user` in a child process. */
+  client(user?: HarnessUser): Promise<BusClient>;
+  /** SIGTERM the daemon, start it again on the same state dir; the console re-registers and unlocks. */
+  restartDaemon(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+let buildChecked = false;
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Rebuild dist/ when the daemon's sources are newer than the build. Others' type errors do not stop emit. */
+export function ensureBuilt(): void {
+  if (buildChecked) return;
+  const built = join(REPO_ROOT, 'dist', 'daemon', 'main.js');
+  const sources = Math.max(...['core', 'daemon', 'dbus-policy', 'cli'].map((d) => newestMtime(join(REPO_ROOT, d))));
+  if (!existsSync(built) || statSync(built).mtimeMs < sources) {
+    spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')], { stdio: 'ignore', cwd: REPO_ROOT });
+    if (!existsSync(built)) throw new Error('npm run build did not produce dist/daemon/main.js');
+  }
+  buildChecked = true;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, explain: () => string = () => ''): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}${explain() ? `\n${explain()}` : ''}`);
+}
+
+export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promise<DaemonHarness> {
+  ensureBuilt();
+  const me = currentUserName();
+  const companionName = opts.companion?.name ?? me;
+  const desktopName = opts.desktop?.name ?? me;
+  const bus = await startPrivateBus({ users: { companionUser: companionName, desktopUser: desktopName }, allowAll: opts.allowAllPolicy });
+  const stateDir = mkdtempSync(join(tmpdir(), 'sd-state-'));
+  if (opts.companion) chownSync(stateDir, opts.companion.uid, opts.companion.gid);
+  chmodSync(stateDir, 0o700);
+  const configPath = join(bus.dir, 'config.json');
+  const config: ConfigInput = {
+    desktopUser: desktopName,
+    companionUser: companionName,
+    stateDir,
+    logLevel: 'debug',
+    ...opts.config,
+    store: { argon2MemoryKiB: 1024, argon2Iterations: 1, ...opts.config?.store },
+  };
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  chmodSync(configPath, 0o644);
+  const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address };
+  delete env.NOTIFY_SOCKET;
+
+  const watcher = await connectBus('session', bus.address);
+  let daemon: ChildProcess | null = null;
+  let log = '';
+  const startDaemonProcess = async () => {
+    log = '';
+    const child = spawn(process.execPath, [CLI, 'daemon', '--config', configPath], {
+      env, stdio: ['ignore', 'ignore', 'pipe'], cwd: '/',
+      ...(opts.companion ? { uid: opts.companion.uid, gid: opts.companion.gid } : {}),
+    });
+    child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+    daemon = child;
+    await waitFor('the daemon to own its name', async () => {
+      if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${log}`);
+      return nameHasOwner(watcher, DISPATCHER_BUS_NAME);
+    }, 20_000, () => log);
+  };
+  const stopDaemonProcess = async () => {
+    const child = daemon;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(killer);
+  };
+
+  const connectConsole = () => opts.companion && opts.companion.uid !== process.getuid?.()
+    ? connectAsUser(bus.address, opts.companion)
+    : connectInProcess(bus.address);
+
+  await startDaemonProcess();
+  const clients: BusClient[] = [];
+  const console = new ScriptedConsole(await connectConsole());
+  const initConsole = async (first: boolean) => {
+    if (opts.registerConsole !== false) await console.register();
+    if (opts.createStore !== false) {
+      if (first) await console.createStore(TEST_PASSPHRASE);
+      else await console.unlock(TEST_PASSPHRASE);
+    }
+  };
+  try {
+    await initConsole(true);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- daemon log ---\n${log}`);
+  }
+
+  return {
+    busAddress: bus.address,
+    env,
+    stateDir,
+    configPath,
+    bus,
+    get console() { return console; },
+    get daemonPid() { return daemon?.pid ?? -1; },
+    daemonLog: () => log,
+    async client(user) {
+      const c = user && user.uid !== process.getuid?.() ? await connectAsUser(bus.address, user) : await connectInProcess(bus.address);
+      clients.push(c);
+      return c;
+    },
+    async restartDaemon() {
+      await stopDaemonProcess();
+      await waitFor('the name to be released', async () => !(await nameHasOwner(watcher, DISPATCHER_BUS_NAME)), 5000);
+      await startDaemonProcess();
+      await initConsole(false);
+    },
+    async stop() {
+      for (const c of clients) await c.close().catch(() => undefined);
+      await console.close().catch(() => undefined);
+      await stopDaemonProcess();
+      disconnectBus(watcher);
+      await bus.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Plays the human at the console: registers, watches the queue, decides. */
+export class ScriptedConsole {
+  private generation = 0n;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly peer: BusClient) {
+    peer.onSignal((s) => {
+      if (s.interface === CONSOLE_INTERFACE && s.member === 'Changed') {
+        this.generation = BigInt(s.body[0]);
+        for (const w of this.waiters) w();
+      }
+    });
+  }
+
+  get lastGeneration(): bigint {
+    return this.generation;
+  }
+
+  call(spec: CallSpec): Promise<any[]> {
+    return this.peer.call({ interface: CONSOLE_INTERFACE, ...spec });
+  }
+
+  async register(): Promise<void> {
+    await this.call({ member: 'RegisterConsole' });
+  }
+
+  async status(): Promise<DaemonStatus> {
+    const [map] = await this.call({ member: 'Status' });
+    return {
+      initialized: map.Initialized.value, locked: map.Locked.value, pending: map.Pending.value,
+      consoleConnected: map.ConsoleConnected.value, version: map.Version.value, requestTimeoutSeconds: map.RequestTimeoutSeconds.value,
+    };
+  }
+
+  async listPending(): Promise<PendingRequest[]> {
+    const [json] = await this.call({ member: 'ListPending' });
+    return JSON.parse(json);
+  }
+
+  /** Resolves with the first pending request matching `predicate` (re-checked on every Changed). */
+  async waitForPending(predicate: (r: PendingRequest) => boolean = () => true, timeoutMs = 10_000): Promise<PendingRequest> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = (await this.listPending()).find(predicate);
+      if (hit) return hit;
+      const left = until - Date.now();
+      if (left <= 0) throw new Error('timed out waiting for a pending request');
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.waiters.delete(wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.min(left, 250));
+        this.waiters.add(wake);
+      });
+    }
+  }
+
+  async decide(id: string, verb: DecisionVerb, minutes = 0): Promise<void> {
+    await this.call({ member: 'Decide', signature: 'ssu', body: [id, verb, minutes] });
+  }
+
+  async approveWithSecret(id: string, secret: string | Buffer): Promise<void> {
+    await this.call({ member: 'ApproveWithSecret', signature: 'say', body: [id, Buffer.from(secret)] });
+  }
+
+  async createStore(passphrase: string): Promise<string> {
+    const [code] = await this.call({ member: 'CreateStore', signature: 'ay', body: [Buffer.from(passphrase)], timeoutMs: 60_000 });
+    return code;
+  }
+
+  async unlock(passphrase: string): Promise<void> {
+    await this.call({ member: 'Unlock', signature: 'ay', body: [Buffer.from(passphrase)], timeoutMs: 60_000 });
+  }
+
+  async lock(): Promise<void> {
+    await this.call({ member: 'Lock' });
+  }
+
+  async changePassphrase(oldPassphrase: string, newPassphrase: string): Promise<void> {
+    await this.call({ member: 'ChangePassphrase', signature: 'ayay', body: [Buffer.from(oldPassphrase), Buffer.from(newPassphrase)], timeoutMs: 60_000 });
+  }
+
+  async resetPassphrase(recoveryCode: string, newPassphrase: string): Promise<string> {
+    const [code] = await this.call({ member: 'ResetPassphrase', signature: 'say', body: [recoveryCode, Buffer.from(newPassphrase)], timeoutMs: 60_000 });
+    return code;
+  }
+
+  async history(limit = 100): Promise<HistoryEntry[]> {
+    const [json] = await this.call({ member: 'History', signature: 'u', body: [limit] });
+    return JSON.parse(json);
+  }
+
+  async listRemembered(): Promise<RememberedDecision[]> {
+    const [json] = await this.call({ member: 'ListRemembered' });
+    return JSON.parse(json);
+  }
+
+  async revoke(id: string): Promise<void> {
+    await this.call({ member: 'Revoke', signature: 's', body: [id] });
+  }
+
+  /** Drop the console's bus connection (as a crashed console would). */
+  async close(): Promise<void> {
+    await this.peer.close();
+  }
+}
