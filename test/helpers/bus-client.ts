@@ -88,9 +88,12 @@ export async function connectInProcess(address: string): Promise<BusClient> {
   };
 }
 
-/** A connection from a child process running as another user (root only for uid changes). */
-export async function connectAsUser(address: string, user?: { uid: number; gid: number }): Promise<BusClient> {
-  const child: ChildProcess = spawn(process.execPath, [PEER_SCRIPT, address], {
+/**
+ * A connection from a child process, optionally as another user (root only). `execPath` runs the
+ * peer under another node binary (e.g. a copy), so the daemon sees a different executable.
+ */
+export async function connectAsUser(address: string, user?: { uid: number; gid: number }, options: { execPath?: string } = {}): Promise<BusClient> {
+  const child: ChildProcess = spawn(options.execPath ?? process.execPath, [PEER_SCRIPT, address], {
     stdio: ['pipe', 'pipe', 'pipe'],
     ...(user ? { uid: user.uid, gid: user.gid } : {}),
     cwd: '/',
