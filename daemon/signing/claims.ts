@@ -81,6 +81,8 @@ export function checkClaims(parsed: ParsedPayload, untrustedClaims: Record<strin
       if (parsed.kind !== 'commit') contradictions.push(`changed files were reported, but the payload is a ${parsed.kind}, not a commit`);
       else if (!untrustedTree) contradictions.push('the reported changed files do not say which tree they describe');
       else if (untrustedTree !== tree) contradictions.push(`the reported changed files describe tree ${quote(untrustedTree, 40)}, the payload has tree ${tree}`);
+      const untrustedOmitted = untrustedClaims[CLAIM_KEYS.filesOmitted];
+      if (untrustedOmitted) contradictions.push(`the reported file list is incomplete: ${quote(untrustedOmitted, 12)} more files were left out`);
     }
   }
 
