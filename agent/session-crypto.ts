@@ -85,8 +85,13 @@ class DhSession implements SessionCrypto {
     const y = BigInt(`0x${untrustedClientPublic.toString('hex')}`);
     // 1 and p-1 (and anything outside the group) would make the shared secret guessable.
     if (y <= 1n || y >= PRIME_BIGINT - 1n) throw invalid('the DH public key is not in the group.');
-    const dh = privateKey ? createDiffieHellman(PRIME, GENERATOR) : getDiffieHellman('modp2');
-    if (privateKey) dh.setPrivateKey(privateKey);
+    let dh;
+    if (privateKey) {
+      dh = createDiffieHellman(PRIME, GENERATOR);
+      dh.setPrivateKey(privateKey);
+    } else {
+      dh = getDiffieHellman('modp2');
+    }
     dh.generateKeys();
     this.output = padToPrime(dh.getPublicKey());
     const shared = dh.computeSecret(untrustedClientPublic);
