@@ -1,0 +1,200 @@
+// `sd-provision --check`: one line per component, PASS, FAIL with the command that fixes it, or
+// SKIP with the reason it could not be judged. Files are compared with the same renderings the
+// plan installs; the running parts are asked through LiveProbes.
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseConfigText } from '../core/config.js';
+import { DISPATCHER_BUS_NAME, SECRET_SERVICE_BUS_NAME } from '../core/names.js';
+import { findBlock } from './markers.js';
+import { ACTIVATION_FILE, AGENT_UNIT, CONSOLE_TEMPLATE_UNIT, DAEMON_UNIT, PATHS, STORE_APPLICATION_ID, STORE_FILE, TARGET_UNIT, USER_SERVICES_DIR, consoleUnit, under } from './layout.js';
+import { gitBlockBody, pamBlockBody, renderActivationFile, renderSystemFiles, type Inputs } from './render.js';
+import { findUser, type RootView } from './state.js';
+import { groupsOf } from './passwd.js';
+import type { LiveProbes } from './probes.js';
+
+export type Status = 'PASS' | 'FAIL' | 'SKIP';
+export interface CheckResult { component: string; status: Status; detail: string; fix?: string }
+
+export interface CheckContext {
+  view: RootView;
+  inputs: Inputs;
+  probes: LiveProbes;
+  /** The sd-provision command line that installs this configuration (used as the usual fix). */
+  provisionCommand: string;
+  /** The running system can be asked (false for --prefix). */
+  live: boolean;
+}
+
+const octal = (m: number) => m.toString(8).padStart(4, '0');
+const pass = (component: string, detail: string): CheckResult => ({ component, status: 'PASS', detail });
+const fail = (component: string, detail: string, fix: string): CheckResult => ({ component, status: 'FAIL', detail, fix });
+const skip = (component: string, detail: string): CheckResult => ({ component, status: 'SKIP', detail });
+
+/** Code run as root (PAM hook) and as the companion must not be writable by anyone else. */
+export function checkPackage(packageRoot: string): CheckResult {
+  for (let dir = packageRoot; ; dir = dirname(dir)) {
+    const st = statSync(dir);
+    if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
+      return fail('package', `${dir} is ${st.uid !== 0 ? `owned by UID ${st.uid}` : `writable by group or others (${octal(st.mode & 0o7777)})`}: whoever can write it can change the code the companion runs`,
+        `chown -R root:root ${packageRoot} && chmod -R go-w ${packageRoot}  (or install under /opt)`);
+    }
+    if (dir === '/') break;
+  }
+  return pass('package', `${packageRoot} and its parents are root-owned and not writable by others`);
+}
+
+export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
+  const { view, inputs, probes } = ctx;
+  const fixAll = ctx.provisionCommand;
+  const shown = (p: string) => under(view.root, p);
+  const results: CheckResult[] = [checkPackage(inputs.packageRoot)];
+
+  const companion = findUser(view, inputs.companionUser);
+  if (!companion) results.push(fail('user', `no user ${inputs.companionUser}`, fixAll));
+  else if (companion.uid === 0) results.push(fail('user', `${inputs.companionUser} has UID 0`, `userdel ${inputs.companionUser} && ${fixAll}`));
+  else if (!/nologin$|\/false$/.test(companion.shell)) results.push(fail('user', `${inputs.companionUser} has login shell ${companion.shell}`, `usermod --shell /usr/sbin/nologin ${inputs.companionUser}`));
+  else results.push(pass('user', `${inputs.companionUser} (UID ${companion.uid}, shell ${companion.shell})`));
+
+  const home = view.stat(inputs.stateDir);
+  if (!home || home.kind !== 'dir') results.push(fail('home', `${inputs.stateDir} does not exist`, fixAll));
+  else if (!companion || home.uid !== companion.uid || home.gid !== companion.gid) {
+    results.push(fail('home', `${inputs.stateDir} is owned by ${home.uid}:${home.gid}, not ${inputs.companionUser}`, `chown ${inputs.companionUser}:${inputs.companionUser} ${shown(inputs.stateDir)}`));
+  } else if (home.mode !== 0o700) results.push(fail('home', `${inputs.stateDir} has mode ${octal(home.mode)}, not 0700`, `chmod 0700 ${shown(inputs.stateDir)}`));
+  else results.push(pass('home', `${inputs.stateDir} 0700 ${inputs.companionUser}`));
+
+  if (!companion) results.push(fail('groups', `no user ${inputs.companionUser}`, fixAll));
+  else {
+    const groups = groupsOf(companion, view.groups);
+    results.push(groups.includes('tty')
+      ? pass('groups', `${inputs.companionUser} is in ${groups.join(',')}`)
+      : fail('groups', `${inputs.companionUser} is not in the tty group (in ${groups.join(',') || 'none'})`, `usermod --append --groups tty ${inputs.companionUser}`));
+  }
+
+  const configText = view.read(PATHS.config);
+  if (configText === null) results.push(fail('config', `${PATHS.config} does not exist`, fixAll));
+  else {
+    try {
+      const config = parseConfigText(configText, PATHS.config);
+      const wrong = [
+        config.desktopUser !== inputs.desktopUser && `desktopUser is ${config.desktopUser}`,
+        config.companionUser !== inputs.companionUser && `companionUser is ${config.companionUser}`,
+        config.stateDir !== inputs.stateDir && `stateDir is ${config.stateDir}`,
+        config.console.vt !== inputs.vt && `console.vt is ${config.console.vt}`,
+      ].filter(Boolean);
+      results.push(wrong.length ? fail('config', `${PATHS.config}: ${wrong.join(', ')}`, fixAll) : pass('config', `${PATHS.config} is valid`));
+    } catch (err) {
+      results.push(fail('config', (err as Error).message, fixAll));
+    }
+  }
+
+  const rendered = new Map(renderSystemFiles(inputs, configText).map((f) => [f.path, f]));
+  const sameFile = (component: string, path: string): boolean => {
+    const want = rendered.get(path)!;
+    const text = view.read(path);
+    if (text === null) results.push(fail(component, `${path} does not exist`, fixAll));
+    else if (text !== want.content) results.push(fail(component, `${path} differs from what sd-provision renders`, fixAll));
+    else {
+      const st = view.stat(path)!;
+      if (st.mode !== want.mode || st.uid !== 0) results.push(fail(component, `${path} has mode ${octal(st.mode)} owner ${st.uid}`, `chown root:root ${shown(path)} && chmod ${octal(want.mode)} ${shown(path)}`));
+      else return true;
+    }
+    return false;
+  };
+  if (sameFile('policy', PATHS.policy)) results.push(pass('policy', `${PATHS.policy} matches the rendering for ${inputs.desktopUser}/${inputs.companionUser}`));
+
+  const units: [string, string, string][] = [
+    ['unit:target', `${PATHS.systemUnitDir}/${TARGET_UNIT}`, TARGET_UNIT],
+    ['unit:daemon', `${PATHS.systemUnitDir}/${DAEMON_UNIT}`, DAEMON_UNIT],
+    ['unit:console', `${PATHS.systemUnitDir}/${CONSOLE_TEMPLATE_UNIT}`, consoleUnit(inputs.vt)],
+  ];
+  if (rendered.has(`${PATHS.userUnitDir}/${AGENT_UNIT}`)) units.push(['unit:agent', `${PATHS.userUnitDir}/${AGENT_UNIT}`, AGENT_UNIT]);
+  for (const [component, path, name] of units) {
+    if (!sameFile(component, path)) continue;
+    const verdict = await probes.verifyUnits([{ name, path: shown(path) }]);
+    if (!verdict.known) results.push(skip(component, `${path} matches; not verified: ${verdict.why}`));
+    else if (verdict.value) results.push(fail(component, `systemd-analyze verify ${name}: ${verdict.value.replace(/\n/g, '; ')}`, fixAll));
+    else results.push(pass(component, `${path} matches and systemd-analyze verify accepts it`));
+  }
+
+  const activation = renderActivationFile(inputs);
+  if (activation !== null) {
+    const path = `${inputs.desktopHome}/${USER_SERVICES_DIR}/${ACTIVATION_FILE}`;
+    const text = view.read(path);
+    results.push(text === activation ? pass('activation', `${path} matches`) : fail('activation', `${path} ${text === null ? 'does not exist' : 'differs from the rendering'}`, fixAll));
+  }
+
+  if (sameFile('pam', PATHS.hook)) {
+    const stack = view.read(PATHS.pamSession);
+    const block = stack === null ? null : findBlock(stack);
+    if (!block || block.body !== pamBlockBody()) results.push(fail('pam', `${PATHS.pamSession} has no \`${pamBlockBody().trim()}\` between our markers`, fixAll));
+    else results.push(pass('pam', `${PATHS.pamSession} runs ${PATHS.hook} at session open`));
+  }
+
+  if (!ctx.live) {
+    for (const c of ['daemon', 'console', 'agent']) results.push(skip(c, '--prefix: not the live system'));
+  } else {
+    const loggedIn = probes.userLoggedIn(inputs.desktopUid);
+    const notRunningWhy = `${inputs.desktopUser} is not logged in; the companion runs only during their sessions`;
+    const owner = await probes.systemBusOwnerUid(DISPATCHER_BUS_NAME);
+    if (!owner.known) results.push(skip('daemon', owner.why));
+    else if (owner.value === null) {
+      results.push(loggedIn ? fail('daemon', `nobody owns ${DISPATCHER_BUS_NAME} on the system bus`, `systemctl start ${TARGET_UNIT}; journalctl -u ${DAEMON_UNIT}`) : skip('daemon', notRunningWhy));
+    } else if (!companion || owner.value !== companion.uid) {
+      results.push(fail('daemon', `${DISPATCHER_BUS_NAME} is owned by UID ${owner.value}, not ${inputs.companionUser}`, `${fixAll}  (the policy lets only ${inputs.companionUser} own it)`));
+    } else results.push(pass('daemon', `${inputs.companionUser} owns ${DISPATCHER_BUS_NAME} on the system bus`));
+
+    if (!companion) results.push(fail('console', `no user ${inputs.companionUser}`, fixAll));
+    else {
+      const onVt = probes.processesOnVt(inputs.vt, companion.uid);
+      if (!onVt.known) results.push(skip('console', onVt.why));
+      else if (onVt.value.length) results.push(pass('console', `${inputs.companionUser} runs on /dev/tty${inputs.vt} (pid ${onVt.value.join(',')})`));
+      else results.push(loggedIn ? fail('console', `nothing of ${inputs.companionUser} runs on /dev/tty${inputs.vt}`, `systemctl restart ${consoleUnit(inputs.vt)}; journalctl -u ${consoleUnit(inputs.vt)}`) : skip('console', notRunningWhy));
+    }
+
+    const agent = await probes.sessionBusOwnerCommand(inputs.desktopUid, SECRET_SERVICE_BUS_NAME);
+    if (!agent.known) results.push(skip('agent', agent.why));
+    else if (agent.value === null) results.push(fail('agent', `nobody owns ${SECRET_SERVICE_BUS_NAME} in ${inputs.desktopUser}'s session`, `systemctl --user -M ${inputs.desktopUser}@ start ${AGENT_UNIT}`));
+    else if (!/secrets-dispatcher.* agent/.test(agent.value)) {
+      results.push(fail('agent', `${SECRET_SERVICE_BUS_NAME} is owned by another program: ${agent.value}`, `stop it (e.g. remove gnome-keyring's secrets component from autostart), then: systemctl --user -M ${inputs.desktopUser}@ restart ${AGENT_UNIT}`));
+    } else results.push(pass('agent', `the agent owns ${SECRET_SERVICE_BUS_NAME} in ${inputs.desktopUser}'s session`));
+  }
+
+  const storePath = `${inputs.stateDir}/${STORE_FILE}`;
+  if (home?.kind === 'dir' && process.getuid?.() !== 0 && companion && process.getuid?.() !== companion.uid) {
+    results.push(skip('store', `only root or ${inputs.companionUser} can look inside ${inputs.stateDir}`));
+  } else {
+    const header = view.readBytes(storePath, 100);
+    if (header === null || header.length < 72) {
+      results.push(fail('store', `${storePath} does not exist yet`, `log in as ${inputs.desktopUser} and create the store on VT${inputs.vt} (Ctrl+Alt+F${inputs.vt})`));
+    } else if (header.readUInt32BE(68) !== STORE_APPLICATION_ID) {
+      results.push(fail('store', `${storePath} is not a secrets-dispatcher store`, `move ${shown(storePath)} away and create the store on VT${inputs.vt}`));
+    } else results.push(pass('store', `${storePath} is initialised`));
+  }
+
+  const gitconfigPath = `${inputs.desktopHome}/.gitconfig`;
+  const gitconfig = view.read(gitconfigPath);
+  const gitBlock = gitconfig === null ? null : findBlock(gitconfig);
+  if (!gitBlock) results.push(skip('git', `not requested (sd-provision --git points ${inputs.desktopUser}'s git at sd-gpg)`));
+  else if (gitBlock.body !== gitBlockBody(inputs)) results.push(fail('git', `${gitconfigPath}: our block does not set gpg.program to ${gitBlockBody(inputs).split('= ')[1]!.trim()}`, `${fixAll} --git`));
+  else {
+    const effective = lastGpgProgram(shown(gitconfigPath));
+    const want = gitBlockBody(inputs).split('= ')[1]!.trim();
+    results.push(effective === want ? pass('git', `gpg.program = ${want}`) : fail('git', `${gitconfigPath}: a later gpg.program (${effective}) overrides ours`, `git config --file ${shown(gitconfigPath)} --unset-all gpg.program; ${fixAll} --git`));
+  }
+  return results;
+}
+
+/** The value git itself reads from the file (the last one wins). */
+function lastGpgProgram(path: string): string | undefined {
+  try {
+    return execFileSync('git', ['config', '--file', path, '--get', 'gpg.program'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export function formatResults(results: CheckResult[]): string {
+  const width = Math.max(...results.map((r) => r.component.length));
+  return results.map((r) => `${r.status} ${r.component.padEnd(width)}  ${r.detail}${r.fix ? `; fix: ${r.fix}` : ''}\n`).join('');
+}

@@ -1,0 +1,139 @@
+// Renders every file sd-provision installs from the templates in systemd/ and provision/. The
+// same functions feed the plan and `--check`, so "installed" and "matches" mean the same text.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderPolicy } from '../dbus-policy/render.js';
+import { ACTIVATION_FILE, AGENT_UNIT, CONSOLE_TEMPLATE_UNIT, DAEMON_UNIT, PATHS, TARGET_UNIT } from './layout.js';
+
+/** The checkout or installed package: the directory holding package.json (source or dist/). */
+export function findPackageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = from;
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bin', 'secrets-dispatcher'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`sd-provision: no package root above ${from}`);
+    dir = parent;
+  }
+}
+
+export interface Inputs {
+  desktopUser: string;
+  desktopUid: number;
+  desktopHome: string;
+  companionUser: string;
+  stateDir: string;
+  vt: number;
+  packageRoot: string;
+  node: string;
+  git: boolean;
+  /** The systemctl the PAM hook runs (absolute). */
+  systemctl: string;
+}
+
+export function placeholders(inputs: Inputs): Record<string, string> {
+  return {
+    NODE: inputs.node,
+    PACKAGE_ROOT: inputs.packageRoot,
+    SECRETS_DISPATCHER: join(inputs.packageRoot, 'bin', 'secrets-dispatcher'),
+    SD_GPG: join(inputs.packageRoot, 'bin', 'sd-gpg'),
+    DESKTOP_USER: inputs.desktopUser,
+    DESKTOP_UID: String(inputs.desktopUid),
+    DESKTOP_HOME: inputs.desktopHome,
+    COMPANION_USER: inputs.companionUser,
+    STATE_DIR: inputs.stateDir,
+    CONFIG_PATH: PATHS.config,
+    VT: String(inputs.vt),
+    HOOK_PATH: PATHS.hook,
+    PAM_FILE: PATHS.pamSession,
+    SYSTEMCTL: inputs.systemctl,
+  };
+}
+
+/** Replaces @NAME@ placeholders; an unknown one is an error, never left in an installed file. */
+export function fill(template: string, values: Record<string, string>, source: string): string {
+  return template.replace(/@([A-Z][A-Z0-9_]*)@/g, (whole, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new Error(`${source}: unknown placeholder ${whole}`);
+    return value;
+  });
+}
+
+export interface RenderedFile {
+  path: string;
+  content: string;
+  mode: number;
+  owner: string;
+  group: string;
+  /** What it is, for plan lines and --check. */
+  label: string;
+}
+
+function template(packageRoot: string, relative: string): string | null {
+  const path = join(packageRoot, relative);
+  return existsSync(path) ? readFileSync(path, 'utf8') : null;
+}
+
+export function renderConfig(inputs: Inputs, existing: string | null): string {
+  let base: Record<string, unknown> = {};
+  if (existing !== null) {
+    try {
+      const parsed: unknown = JSON.parse(existing);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) base = parsed as Record<string, unknown>;
+    } catch {
+      // An unreadable config is replaced by ours.
+    }
+  }
+  // Settings an admin added (timeouts, log level) survive a re-run; the identity keys are ours.
+  const consoleBase = base.console && typeof base.console === 'object' ? (base.console as Record<string, unknown>) : {};
+  const merged = { ...base, desktopUser: inputs.desktopUser, companionUser: inputs.companionUser, stateDir: inputs.stateDir, console: { ...consoleBase, vt: inputs.vt } };
+  return `${JSON.stringify(merged, null, 2)}\n`;
+}
+
+export function pamBlockBody(): string {
+  return `session optional pam_exec.so quiet ${PATHS.hook}\n`;
+}
+
+export function gitBlockBody(inputs: Inputs): string {
+  return `[gpg]\n\tprogram = ${placeholders(inputs).SD_GPG}\n`;
+}
+
+export function renderPamHook(inputs: Inputs): string {
+  const text = template(inputs.packageRoot, 'provision/pam-hook.sh');
+  if (text === null) throw new Error(`sd-provision: provision/pam-hook.sh is missing from ${inputs.packageRoot}`);
+  return fill(text, placeholders(inputs), 'provision/pam-hook.sh');
+}
+
+/**
+ * Root-owned files under /etc and /usr/local. The agent's unit and activation file are included
+ * once their templates exist in systemd/.
+ */
+export function renderSystemFiles(inputs: Inputs, existingConfig: string | null): RenderedFile[] {
+  const values = placeholders(inputs);
+  const files: RenderedFile[] = [
+    { path: PATHS.config, content: renderConfig(inputs, existingConfig), mode: 0o644, owner: 'root', group: 'root', label: 'config' },
+    { path: PATHS.policy, content: renderPolicy({ companionUser: inputs.companionUser, desktopUser: inputs.desktopUser }), mode: 0o644, owner: 'root', group: 'root', label: 'system-bus policy' },
+  ];
+  const units: [string, string, string][] = [
+    [TARGET_UNIT, PATHS.systemUnitDir, 'lifecycle target'],
+    [DAEMON_UNIT, PATHS.systemUnitDir, 'daemon unit'],
+    [CONSOLE_TEMPLATE_UNIT, PATHS.systemUnitDir, 'console unit'],
+    [AGENT_UNIT, PATHS.userUnitDir, 'agent user unit'],
+  ];
+  for (const [name, dir, label] of units) {
+    const text = template(inputs.packageRoot, `systemd/${name}`);
+    if (text === null) {
+      if (name === AGENT_UNIT) continue;
+      throw new Error(`sd-provision: systemd/${name} is missing from ${inputs.packageRoot}`);
+    }
+    files.push({ path: `${dir}/${name}`, content: fill(text, values, `systemd/${name}`), mode: 0o644, owner: 'root', group: 'root', label });
+  }
+  files.push({ path: PATHS.hook, content: renderPamHook(inputs), mode: 0o755, owner: 'root', group: 'root', label: 'PAM hook' });
+  return files;
+}
+
+/** The Secret Service activation file, installed in the desktop user's own data dir. */
+export function renderActivationFile(inputs: Inputs): string | null {
+  const text = template(inputs.packageRoot, `systemd/${ACTIVATION_FILE}`);
+  return text === null ? null : fill(text, placeholders(inputs), `systemd/${ACTIVATION_FILE}`);
+}
