@@ -48,18 +48,21 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
   const { view, inputs, probes } = ctx;
   const fixAll = ctx.provisionCommand;
   const shown = (p: string) => under(view.root, p);
+  const shadowPrefix = view.root === '/' ? '' : ` --prefix ${view.root}`;
   const results: CheckResult[] = [checkPackage(inputs.packageRoot)];
 
   const companion = findUser(view, inputs.companionUser);
   if (!companion) results.push(fail('user', `no user ${inputs.companionUser}`, fixAll));
-  else if (companion.uid === 0) results.push(fail('user', `${inputs.companionUser} has UID 0`, `userdel ${inputs.companionUser} && ${fixAll}`));
-  else if (!/nologin$|\/false$/.test(companion.shell)) results.push(fail('user', `${inputs.companionUser} has login shell ${companion.shell}`, `usermod --shell /usr/sbin/nologin ${inputs.companionUser}`));
+  else if (companion.uid === 0) results.push(fail('user', `${inputs.companionUser} has UID 0`, `userdel${shadowPrefix} ${inputs.companionUser} && ${fixAll}`));
+  else if (!/nologin$|\/false$/.test(companion.shell)) results.push(fail('user', `${inputs.companionUser} has login shell ${companion.shell}`, `usermod${shadowPrefix} --shell /usr/sbin/nologin ${inputs.companionUser}`));
   else results.push(pass('user', `${inputs.companionUser} (UID ${companion.uid}, shell ${companion.shell})`));
 
   const home = view.stat(inputs.stateDir);
   if (!home || home.kind !== 'dir') results.push(fail('home', `${inputs.stateDir} does not exist`, fixAll));
   else if (!companion || home.uid !== companion.uid || home.gid !== companion.gid) {
-    results.push(fail('home', `${inputs.stateDir} is owned by ${home.uid}:${home.gid}, not ${inputs.companionUser}`, `chown ${inputs.companionUser}:${inputs.companionUser} ${shown(inputs.stateDir)}`));
+    // Under --prefix the companion exists only in that root's passwd, so the fix uses numbers.
+    const owner = view.root === '/' || !companion ? `${inputs.companionUser}:${inputs.companionUser}` : `${companion.uid}:${companion.gid}`;
+    results.push(fail('home', `${inputs.stateDir} is owned by ${home.uid}:${home.gid}, not ${inputs.companionUser}`, `chown ${owner} ${shown(inputs.stateDir)}`));
   } else if (home.mode !== 0o700) results.push(fail('home', `${inputs.stateDir} has mode ${octal(home.mode)}, not 0700`, `chmod 0700 ${shown(inputs.stateDir)}`));
   else results.push(pass('home', `${inputs.stateDir} 0700 ${inputs.companionUser}`));
 
@@ -68,7 +71,7 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
     const groups = groupsOf(companion, view.groups);
     results.push(groups.includes('tty')
       ? pass('groups', `${inputs.companionUser} is in ${groups.join(',')}`)
-      : fail('groups', `${inputs.companionUser} is not in the tty group (in ${groups.join(',') || 'none'})`, `usermod --append --groups tty ${inputs.companionUser}`));
+      : fail('groups', `${inputs.companionUser} is not in the tty group (in ${groups.join(',') || 'none'})`, `usermod${shadowPrefix} --append --groups tty ${inputs.companionUser}`));
   }
 
   const configText = view.read(PATHS.config);
@@ -109,13 +112,15 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
     ['unit:console', `${PATHS.systemUnitDir}/${CONSOLE_TEMPLATE_UNIT}`, consoleUnit(inputs.vt)],
   ];
   if (rendered.has(`${PATHS.userUnitDir}/${AGENT_UNIT}`)) units.push(['unit:agent', `${PATHS.userUnitDir}/${AGENT_UNIT}`, AGENT_UNIT]);
-  for (const [component, path, name] of units) {
-    if (!sameFile(component, path)) continue;
-    const verdict = await probes.verifyUnits([{ name, path: shown(path) }]);
+  // Verified in parallel: systemd-analyze takes a few hundred milliseconds per unit.
+  const matching = units.filter(([component, path]) => sameFile(component, path));
+  const verdicts = await Promise.all(matching.map(([, path, name]) => probes.verifyUnits([{ name, path: shown(path) }])));
+  matching.forEach(([component, path, name], i) => {
+    const verdict = verdicts[i]!;
     if (!verdict.known) results.push(skip(component, `${path} matches; not verified: ${verdict.why}`));
     else if (verdict.value) results.push(fail(component, `systemd-analyze verify ${name}: ${verdict.value.replace(/\n/g, '; ')}`, fixAll));
     else results.push(pass(component, `${path} matches and systemd-analyze verify accepts it`));
-  }
+  });
 
   const activation = renderActivationFile(inputs);
   if (activation !== null) {
