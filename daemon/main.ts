@@ -1,9 +1,7 @@
 // `secrets-dispatcher daemon`: argv → config → bus → daemon → wait for SIGTERM.
-import { readFileSync } from 'node:fs';
-import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseCommandLine } from '../core/command-line.js';
 import { DEFAULT_CONFIG_PATH, parseConfig, type Config } from '../core/config.js';
 import { connectBus, disconnectBus } from '../core/dbus/bus.js';
@@ -13,6 +11,7 @@ import { createLogger } from '../core/logger.js';
 import { createNotifier } from './notify.js';
 import { AlreadyRunningError, startDaemon } from './server.js';
 import type { DaemonServices } from './services.js';
+import { UserTable } from './users.js';
 
 interface DaemonArgs { config?: string; stateDir?: string; desktopUser?: string; companionUser?: string }
 
@@ -40,7 +39,13 @@ function loadConfig(args: DaemonArgs): Config {
   if (args.desktopUser !== undefined) merged.desktopUser = args.desktopUser;
   if (args.companionUser !== undefined) merged.companionUser = args.companionUser;
   if (args.stateDir !== undefined) merged.stateDir = args.stateDir;
-  return parseConfig(merged, existsSync(path) ? path : 'command line');
+  const config = parseConfig(merged, existsSync(path) ? path : 'command line');
+  // Checked before touching the bus so a typo in a user name is a config error, not a bus error.
+  const users = new UserTable();
+  for (const key of ['desktopUser', 'companionUser'] as const) {
+    if (!users.byUserName(config[key])) throw new SdError('Config', `${existsSync(path) ? path : 'command line'}: key "${key}" has bad value ${JSON.stringify(config[key])}: no such user on this system.`);
+  }
+  return config;
 }
 
 /** daemon/signing/methods.js is optional: the signing methods answer UnknownMethod without it. */

@@ -1,6 +1,7 @@
 // Builds the daemon from its parts on an already connected bus: store, audit log, approval queue,
 // requester identity, and the two interfaces on one object path. main.ts owns argv, config,
 // signals and sd-notify; tests and benchmarks can start this directly.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AUDIT_DB_FILE } from '../core/audit.js';
 import type { Config } from '../core/config.js';
@@ -61,6 +62,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const users = new UserTable();
   const uids = { desktopUid: resolveUid(users, 'desktopUser', config.desktopUser), companionUid: resolveUid(users, 'companionUser', config.companionUser) };
 
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const store = opts.store ?? openSecretStore(join(config.stateDir, STORE_DB_FILE), {
     argon2MemoryKiB: config.store.argon2MemoryKiB, argon2Iterations: config.store.argon2Iterations, now,
   });

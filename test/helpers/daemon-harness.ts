@@ -57,22 +57,29 @@ export interface DaemonHarness {
 
 let buildChecked = false;
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+/** True when some source under `dir` has no built output newer than itself. */
+function anyStale(dir: string): boolean {
+  for (const entry of readdirSync(join(REPO_ROOT, dir), { withFileTypes: true })) {
+    const rel = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (anyStale(rel)) return true;
+    } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
+      const out = join(REPO_ROOT, 'dist', rel.replace(/\.ts$/, '.js'));
+      if (!existsSync(out) || statSync(out).mtimeMs < statSync(join(REPO_ROOT, rel)).mtimeMs) return true;
+    }
   }
-  return newest;
+  return false;
 }
 
-/** Rebuild dist/ when the daemon's sources are newer than the build. Others' type errors do not stop emit. */
+/**
+ * Rebuild dist/ when any source the daemon and its commands run is newer than its built file
+ * (compared file by file: another engineer's build may have run halfway through an edit).
+ * Others' type errors do not stop tsc from emitting.
+ */
 export function ensureBuilt(): void {
   if (buildChecked) return;
   const built = join(REPO_ROOT, 'dist', 'daemon', 'main.js');
-  const sources = Math.max(...['core', 'daemon', 'dbus-policy', 'cli'].map((d) => newestMtime(join(REPO_ROOT, d))));
-  if (!existsSync(built) || statSync(built).mtimeMs < sources) {
+  if (['core', 'daemon', 'dbus-policy', 'cli'].some(anyStale)) {
     spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')], { stdio: 'ignore', cwd: REPO_ROOT });
     if (!existsSync(built)) throw new Error('npm run build did not produce dist/daemon/main.js');
   }
