@@ -82,6 +82,7 @@ export class SecretService {
     // path a client was given (or builds) answers, and unknown ones get NoSuchObject from the impl.
     this.preHandler = (msg) => {
       const path: string | undefined = msg.path;
+      this.logger.debug('call', { member: msg.member, path, sender: msg.sender });
       if (path && !this.server.has(path)) {
         const parsed = parseObjectPath(path);
         if (parsed) this.exportDynamic(path, parsed);
@@ -357,7 +358,11 @@ export class SecretService {
           const records = await this.daemon.getItems(await this.daemon.searchItems('', attributes));
           const unlocked: string[] = this.sessionCollection.search(attributes).map((i) => itemPath(SESSION_COLLECTION_ID, i.id));
           const locked: string[] = [];
-          for (const r of records) (this.grants.isUnlocked(ctx.sender, r.id) ? unlocked : locked).push(itemPath(r.collectionId, r.id));
+          // A client without a session cannot receive a secret, so nothing is released by calling
+          // its items unlocked; libsecret's clear deletes only the unlocked ones it was given,
+          // while its lookup opens a session first and so still gets the prompt flow.
+          const canRead = this.sessions.hasAny(ctx.sender);
+          for (const r of records) (!canRead || this.grants.isUnlocked(ctx.sender, r.id) ? unlocked : locked).push(itemPath(r.collectionId, r.id));
           return [unlocked, locked];
         },
         Unlock: async ([untrustedObjects]: any[], ctx) => this.unlock(untrustedObjects, ctx),

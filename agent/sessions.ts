@@ -32,6 +32,11 @@ export class SessionRegistry {
     return s.crypto;
   }
 
+  hasAny(caller: string): boolean {
+    for (const s of this.sessions.values()) if (s.owner === caller) return true;
+    return false;
+  }
+
   owns(path: string, caller: string): boolean {
     return this.sessions.get(path)?.owner === caller;
   }
