@@ -2,8 +2,8 @@
 // push certificates) becomes one Sign call to the companion daemon, which asks the human on VT8;
 // every other gpg command line runs the real gpg unchanged. Start-up cost is paid on every signed
 // commit, so this loads only node:net, node:fs, node:child_process and our own small modules.
-import { spawn } from 'node:child_process';
-import { accessSync, constants, read, realpathSync, writeSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { accessSync, closeSync, constants, fstatSync, openSync, read, readlinkSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parseGpgArgs, type SignRequest } from './args.js';
 import { gatherContext } from './context.js';
@@ -38,6 +38,33 @@ function say(line: string): void {
     writeSync(2, `sd-gpg: ${line.replace(/[\r\n]+/g, ' ')}\n`);
   } catch {
     // stderr gone: nothing left to tell
+  }
+}
+
+/**
+ * git before 2.40 swallows gpg's stderr on failure (it keeps it only to look for SIG_CREATED), so
+ * the user would see "gpg failed to sign the data" and never why. Then the reason also goes to
+ * git's own stderr. Runs only on the failure path, so its cost does not matter.
+ */
+function tellOldGit(line: string): void {
+  try {
+    const parentExe = readlinkSync(`/proc/${process.ppid}/exe`);
+    if (!/\/git$/.test(parentExe)) return;
+    const ours = fstatSync(2);
+    const gits = statSync(`/proc/${process.ppid}/fd/2`);
+    if (ours.dev === gits.dev && ours.ino === gits.ino) return;
+    // A regular file opened anew has its own offset, and git's next write would overwrite ours.
+    if (!gits.isFIFO() && !gits.isCharacterDevice() && !gits.isSocket()) return;
+    const version = /git version (\d+)\.(\d+)/.exec(execFileSync(parentExe, ['version'], { encoding: 'utf8', timeout: 2000 }));
+    if (!version || Number(version[1]) > 2 || (Number(version[1]) === 2 && Number(version[2]) >= 40)) return;
+    const fd = openSync(`/proc/${process.ppid}/fd/2`, constants.O_WRONLY | constants.O_APPEND | constants.O_NOCTTY);
+    try {
+      writeSync(fd, `sd-gpg: ${line.replace(/[\r\n]+/g, ' ')}\n`);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // not under git, or its stderr is not ours to open: our own stderr has the reason already
   }
 }
 
@@ -195,7 +222,10 @@ async function sign(request: SignRequest): Promise<number> {
       stopWatching();
       if (timer) clearTimeout(timer);
       state.bus?.close();
-      if (reason) say(reason);
+      if (reason) {
+        say(reason);
+        tellOldGit(reason);
+      }
       resolve(code);
     };
     const stopWatching = watchForAbandon(state, finish);

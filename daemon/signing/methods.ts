@@ -47,6 +47,7 @@ function signRememberSpec(services: DaemonServices, requester: RequesterInfo, re
   };
 }
 
+/** Methods with one out argument return it bare; ObjectServer wraps it (core/dbus/service.ts). */
 export function createSigningMethods(services: DaemonServices): Record<string, MethodImpl> {
   const { store, approvals, requesters } = services;
   const log = services.logger.child('signing');
@@ -104,13 +105,13 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
 
   const ListKeys: MethodImpl = async (_args, ctx) => {
     await requesters.assertDesktopCaller(ctx);
-    return [store.listKeys().map((k) => [k.fingerprint, k.keyId, k.userIds.join('\n'), k.algorithm])];
+    return store.listKeys().map((k) => [k.fingerprint, k.keyId, k.userIds.join('\n'), k.algorithm]);
   };
 
   const ExportPublicKey: MethodImpl = async ([untrustedKeyArg], ctx) => {
     await requesters.assertDesktopCaller(ctx);
     const key = selectKey(store.listKeys(), asString(untrustedKeyArg, 'key', LIMITS.idChars));
-    return [await withKeySecret(key.fingerprint, publicKeyArmored)];
+    return withKeySecret(key.fingerprint, publicKeyArmored);
   };
 
   const ImportKey: MethodImpl = async ([untrustedArmoredArg, untrustedContext], ctx) => {
@@ -137,7 +138,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
         outcome.secret?.fill(0);
       }
       log.notice('key imported', { key: facts.keyId });
-      return [facts.fingerprint];
+      return facts.fingerprint;
     } finally {
       untrustedArmored.fill(0);
     }
@@ -161,7 +162,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
       made.armored.fill(0);
     }
     log.notice('key generated', { key: made.facts.keyId, algorithm });
-    return [made.facts.fingerprint];
+    return made.facts.fingerprint;
   };
 
   const DeleteKey: MethodImpl = async ([untrustedKeyArg, untrustedContext], ctx) => {
@@ -174,7 +175,6 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     outcome.secret?.fill(0);
     store.deleteKey(key.fingerprint);
     log.notice('key deleted', { key: key.keyId });
-    return [];
   };
 
   return { Sign, ListKeys, ExportPublicKey, ImportKey, GenerateKey, DeleteKey };
