@@ -89,7 +89,7 @@ describe('renderings', () => {
     for (const line of ['TTYPath=/dev/tty%I', 'TTYReset=yes', 'TTYVHangup=yes', 'TTYVTDisallocate=yes', 'StandardInput=tty', 'User=secrets-alice', 'SupplementaryGroups=tty', 'Restart=always']) {
       expect(text.split('\n'), line).toContain(line);
     }
-    expect(text).toMatch(/^ExecStopPost=\+\S+ \S+secrets-dispatcher tui --reset-vt \/dev\/tty%I$/m);
+    expect(text).toMatch(/^ExecStopPost=\+\S+ \S+secrets-dispatcher tui --reset-vt --tty \/dev\/tty%I$/m);
     expect(text).toMatch(/^Conflicts=getty@tty%i\.service autovt@tty%i\.service$/m);
     expect(text).not.toMatch(/^MemoryDenyWriteExecute/m);
   });
