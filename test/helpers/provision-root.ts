@@ -41,14 +41,15 @@ export interface TestRoot {
   remove(): void;
 }
 
-export function makeTestRoot(options: { withUserUnitDir?: boolean } = {}): TestRoot {
+export function makeTestRoot(options: { withUserUnitDir?: boolean; desktopUid?: number } = {}): TestRoot {
+  const uid = options.desktopUid ?? DESKTOP.uid;
   const dir = mkdtempSync(join(tmpdir(), 'sd-root-'));
   const file = (p: string, text: string, mode = 0o644) => {
     mkdirSync(join(dir, p, '..'), { recursive: true });
     writeFileSync(join(dir, p), text, { mode });
   };
-  file('etc/passwd', `root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\n`);
-  file('etc/group', 'root:x:0:\ntty:x:5:\nalice:x:1000:\n');
+  file('etc/passwd', `root:x:0:0:root:/root:/bin/bash\nalice:x:${uid}:${uid}:Alice,,,:/home/alice:/bin/bash\n`);
+  file('etc/group', `root:x:0:\ntty:x:5:\nalice:x:${uid}:\n`);
   file('etc/shadow', 'root:*:19800:0:99999:7:::\nalice:!:19800:0:99999:7:::\n', 0o640);
   file('etc/gshadow', 'root:*::\ntty:*::\nalice:!::\n', 0o640);
   file('etc/login.defs', 'UID_MIN 1000\nUID_MAX 60000\nSYS_UID_MIN 100\nSYS_UID_MAX 999\nGID_MIN 1000\nGID_MAX 60000\nSYS_GID_MIN 100\nSYS_GID_MAX 999\nUSERGROUPS_ENAB yes\nENCRYPT_METHOD SHA512\n');
@@ -56,7 +57,7 @@ export function makeTestRoot(options: { withUserUnitDir?: boolean } = {}): TestR
   for (const d of ['var/lib', 'etc/systemd/system', 'etc/dbus-1/system.d', 'usr/local/lib', 'home/alice', ...(options.withUserUnitDir ? ['etc/systemd/user'] : [])]) {
     mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
   }
-  if (process.getuid?.() === 0) chownSync(join(dir, 'home/alice'), DESKTOP.uid, DESKTOP.gid);
+  if (process.getuid?.() === 0) chownSync(join(dir, 'home/alice'), uid, uid);
   return { dir, path: (p) => join(dir, p), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -2,7 +2,8 @@
 // who owns org.freedesktop.secrets on a user's session bus at /run/user/UID/bus, and what runs
 // on a VT. Real dbus-daemons with our policy, real processes as another UID.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { startPrivateBus, type PrivateBus } from '../helpers/private-bus.js';
 import { isRoot, createThrowawayUser, type ThrowawayUser } from '../helpers/root.js';
@@ -94,7 +95,11 @@ describe.skipIf(!isRoot)('session bus of a logged-in user and the VT (root)', ()
     chownSync(runtimeDir, user.uid, user.gid);
     daemon = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', 'dbus-daemon', '--session', `--address=unix:path=${runtimeDir}/bus`, '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     await waitForLine(daemon, /unix:path=\S+/);
+    if (!existsSync(join(findPackageRoot(), 'dist/agent/main.js'))) execFileSync('npm', ['run', 'build', '--silent'], { cwd: findPackageRoot(), stdio: 'ignore' });
   });
+  const asUser = () => [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups'];
+  // The agent would reach the daemon on the system bus; it starts without it, which is all we need.
+  const sessionEnv = () => ({ ...process.env, DBUS_SESSION_BUS_ADDRESS: `unix:path=${runtimeDir}/bus`, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/system_bus_socket' });
   afterAll(async () => {
     await stop(owner);
     await stop(onVt);
@@ -103,24 +108,39 @@ describe.skipIf(!isRoot)('session bus of a logged-in user and the VT (root)', ()
     user?.remove();
   });
 
-  it('reports nobody, then the command line of the program that owns org.freedesktop.secrets', async () => {
-    expect(await probes.sessionBusOwnerCommand(user.uid, SECRET_SERVICE_BUS_NAME)).toEqual({ known: true, value: null });
-    const script = [
-      'import sys, time',
-      'from jeepney.io.blocking import open_dbus_connection',
-      'from jeepney.bus_messages import message_bus',
-      "conn = open_dbus_connection(bus='SESSION')",
-      `reply = conn.send_and_get_reply(message_bus.RequestName('${SECRET_SERVICE_BUS_NAME}'))`,
-      "print('owned', reply.body[0], flush=True)",
-      'time.sleep(60)',
-    ].join('\n');
-    owner = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '/usr/bin/python3', '-c', script, 'gnome-keyring-standin'], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: `unix:path=${runtimeDir}/bus` },
-    });
-    expect(await waitForLine(owner, /owned \d/)).toBe('owned 1');
-    const probe = await probes.sessionBusOwnerCommand(user.uid, SECRET_SERVICE_BUS_NAME);
-    expect(probe).toMatchObject({ known: true, value: expect.stringMatching(/^\/usr\/bin\/python3 -c .* gnome-keyring-standin$/s) });
-    expect(probes.userLoggedIn(user.uid)).toBe(true);
+  it('agent: FAIL when nobody or another program owns org.freedesktop.secrets, PASS for the real agent', async () => {
+    const root = makeTestRoot({ desktopUid: user.uid });
+    const agentCheck = async () => {
+      const view = readRoot(root.dir);
+      const inputs = resolveInputs(view, { user: 'alice', packageRoot: findPackageRoot() });
+      return (await runChecks({ view, inputs, probes, provisionCommand: 'sd-provision', live: true })).find((r) => r.component === 'agent')!;
+    };
+    try {
+      expect(probes.userLoggedIn(user.uid)).toBe(true);
+      expect(await probes.sessionBusOwnerCommand(user.uid, SECRET_SERVICE_BUS_NAME)).toEqual({ known: true, value: null });
+      expect(await agentCheck()).toMatchObject({ status: 'FAIL', detail: "nobody owns org.freedesktop.secrets in alice's session", fix: 'systemctl --user -M alice@ start secrets-dispatcher-agent.service' });
+
+      const script = [
+        'import time',
+        'from jeepney.io.blocking import open_dbus_connection',
+        'from jeepney.bus_messages import message_bus',
+        "conn = open_dbus_connection(bus='SESSION')",
+        `reply = conn.send_and_get_reply(message_bus.RequestName('${SECRET_SERVICE_BUS_NAME}'))`,
+        "print('owned', reply.body[0], flush=True)",
+        'time.sleep(60)',
+      ].join('\n');
+      owner = spawn('setpriv', [...asUser(), '/usr/bin/python3', '-c', script, 'gnome-keyring-standin'], { stdio: ['ignore', 'pipe', 'pipe'], env: sessionEnv() });
+      expect(await waitForLine(owner, /owned \d/)).toBe('owned 1');
+      expect(await agentCheck()).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/owned by another program: \/usr\/bin\/python3 -c .* gnome-keyring-standin$/s) });
+      await stop(owner);
+
+      owner = spawn('setpriv', [...asUser(), process.execPath, join(findPackageRoot(), 'bin/secrets-dispatcher'), 'agent'], { stdio: ['ignore', 'pipe', 'pipe'], env: sessionEnv() });
+      await waitForLine(owner, /serving the Secret Service/, 30_000);
+      expect(await agentCheck()).toMatchObject({ status: 'PASS', detail: "the agent owns org.freedesktop.secrets in alice's session" });
+    } finally {
+      await stop(owner);
+      root.remove();
+    }
   });
 
   it('finds a process of the user whose controlling terminal is the VT', async () => {
