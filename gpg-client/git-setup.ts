@@ -68,6 +68,7 @@ export async function main(args: string[]): Promise<number> {
       local: { type: 'boolean', describe: 'write this repository\'s .git/config' },
       'signing-key': { type: 'string', describe: 'also set user.signingkey to this key (fingerprint or key id)' },
     },
+    positional: { name: 'setup', describe: 'the only subcommand', demand: true },
   });
   if (parsed.kind === 'help') {
     process.stdout.write(`${parsed.text}\n`);

@@ -52,7 +52,7 @@ export async function readSecretKey(untrustedKey: Buffer): Promise<openpgp.Priva
       : await openpgp.readPrivateKey({ binaryKey: new Uint8Array(untrustedKey) });
   } catch (err) {
     const reason = (err as Error).message ?? '';
-    if (/public key/i.test(reason)) throw new SdError('InvalidArgs', 'This is a public key; import the secret key (gpg --export-secret-keys -a KEYID).');
+    if (/public key|not of type private key/i.test(reason)) throw new SdError('InvalidArgs', 'This is a public key; import the secret key (gpg --export-secret-keys -a KEYID).');
     throw new SdError('InvalidArgs', `Not an OpenPGP secret key (${reason.split('\n')[0]?.slice(0, 120)}).`);
   }
   if (key.keyPacket.version !== 4) {
@@ -104,9 +104,15 @@ export function parseGenerateAlgorithm(untrusted: string): GenerateAlgorithm {
 /** A new v4 key: EdDSA (legacy, the one gpg 2.2 reads) with a cv25519 subkey, or RSA. */
 export async function generateKey(name: string, email: string, algorithm: GenerateAlgorithm, now: Date): Promise<{ facts: KeyFacts; armored: Buffer }> {
   const common = { userIDs: [{ name, email }], date: now, format: 'object' as const, config: { v6Keys: false } };
-  const { privateKey } = algorithm === 'ed25519'
-    ? await openpgp.generateKey({ ...common, type: 'ecc', curve: 'ed25519Legacy' })
-    : await openpgp.generateKey({ ...common, type: 'rsa', rsaBits: algorithm === 'rsa3072' ? 3072 : 4096 });
+  let privateKey: openpgp.PrivateKey;
+  try {
+    ({ privateKey } = algorithm === 'ed25519'
+      ? await openpgp.generateKey({ ...common, type: 'ecc', curve: 'ed25519Legacy' })
+      : await openpgp.generateKey({ ...common, type: 'rsa', rsaBits: algorithm === 'rsa3072' ? 3072 : 4096 }));
+  } catch (err) {
+    // openpgp checks the user id (e.g. an email without a domain dot); say which input it refused.
+    throw new SdError('InvalidArgs', `cannot make a key for ${JSON.stringify(`${name} <${email}>`)}: ${((err as Error).message ?? '').slice(0, 120)}`);
+  }
   return { facts: factsOf(privateKey), armored: Buffer.from(privateKey.armor(), 'utf8') };
 }
 
