@@ -128,12 +128,12 @@ export function execute(actions: Action[], options: ExecuteOptions): void {
 }
 
 /**
- * userdel leaves the previous passwd/group/shadow/gshadow as `passwd-` etc., which still list the
+ * userdel leaves the previous passwd/group/shadow/gshadow/subuid/subgid as `passwd-` etc., which list the
  * companion. Refreshing those backups from the current files removes that trace; they hold no
  * older state worth keeping (the state before userdel is the one with the companion in it).
  */
 function forgetInShadowBackups(root: string): void {
-  for (const name of ['passwd', 'group', 'shadow', 'gshadow']) {
+  for (const name of ['passwd', 'group', 'shadow', 'gshadow', 'subuid', 'subgid']) {
     const current = under(root, `/etc/${name}`);
     const backup = `${current}-`;
     if (!existsSync(backup) || !existsSync(current)) continue;

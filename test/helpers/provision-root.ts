@@ -52,6 +52,9 @@ export function makeTestRoot(options: { withUserUnitDir?: boolean; desktopUid?: 
   file('etc/group', `root:x:0:\ntty:x:5:\nalice:x:${uid}:\n`);
   file('etc/shadow', 'root:*:19800:0:99999:7:::\nalice:!:19800:0:99999:7:::\n', 0o640);
   file('etc/gshadow', 'root:*::\ntty:*::\nalice:!::\n', 0o640);
+  // Empty, as on Debian: useradd gives a regular user subordinate IDs here.
+  file('etc/subuid', '');
+  file('etc/subgid', '');
   file('etc/login.defs', 'UID_MIN 1000\nUID_MAX 60000\nSYS_UID_MIN 100\nSYS_UID_MAX 999\nGID_MIN 1000\nGID_MAX 60000\nSYS_GID_MIN 100\nSYS_GID_MAX 999\nUSERGROUPS_ENAB yes\nENCRYPT_METHOD SHA512\n');
   file('etc/pam.d/common-session', DEBIAN_COMMON_SESSION);
   for (const d of ['var/lib', 'etc/systemd/system', 'etc/dbus-1/system.d', 'usr/local/lib', 'home/alice', ...(options.withUserUnitDir ? ['etc/systemd/user'] : [])]) {

@@ -20,7 +20,7 @@ import { PATHS, STORE_APPLICATION_ID } from '../../provision/layout.js';
 
 const packageRoot = findPackageRoot();
 const bin = join(packageRoot, 'bin', 'sd-provision');
-const SHADOW_BACKUP = /^etc\/(passwd|group|shadow|gshadow)-$/;
+const SHADOW_BACKUP = /^etc\/(passwd|group|shadow|gshadow|subuid|subgid)-$/;
 
 function provision(root: TestRoot, extra: Partial<Inputs> & { git?: boolean } = {}): { inputs: Inputs; steps: number } {
   const view = readRoot(root.dir);
@@ -110,7 +110,7 @@ describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/user
     expect(cli.code, cli.stderr).toBe(0);
     const after = snapshot(root.dir, (rel) => SHADOW_BACKUP.test(rel));
     expect(after).toEqual(new Map([...before].filter(([rel]) => !SHADOW_BACKUP.test(rel))));
-    for (const name of ['passwd-', 'group-', 'shadow-', 'gshadow-']) expect(readFileSync(root.path(`etc/${name}`), 'utf8')).not.toContain('secrets-alice');
+    for (const name of ['passwd-', 'group-', 'shadow-', 'gshadow-', 'subuid-', 'subgid-']) expect(readFileSync(root.path(`etc/${name}`), 'utf8')).not.toContain('secrets-alice');
     expect(runCli(['--prefix', root.dir, '--uninstall']).stdout).toBe('Nothing of Secrets Dispatcher is installed here.\n');
   });
 
