@@ -90,6 +90,8 @@ export class DaemonLink {
   }
 
   private normalise(err: unknown): Error {
+    // ServiceUnknown would tell a Secret Service client that *this* service is missing.
+    if (err instanceof SdError && err.code === 'Unavailable') return new SdError('Unavailable');
     if (err instanceof SdError) return err;
     // Anything else (socket closed, unexpected D-Bus error) means the companion cannot serve us now.
     this.logger.warning('daemon call failed', { error: (err as Error)?.message ?? String(err) });

@@ -3,7 +3,7 @@
 // approved on the console (DESIGN §4): prompt-aware clients (libsecret, keyring) go through
 // Unlock → Prompt → Completed and so wait for the human without a call timeout; clients that call
 // GetSecret(s) on a locked item have their call held until the decision instead of IsLocked.
-import { Variant, watchDisconnects, type MessageBus } from '../core/dbus/bus.js';
+import { Message, Variant, watchDisconnects, type MessageBus } from '../core/dbus/bus.js';
 import type { CallContext, InterfaceImpl } from '../core/dbus/service.js';
 import { ObjectServer } from '../core/dbus/service.js';
 import { dbusErrorName, SdError, SECRET_SERVICE_ERRORS, STANDARD_DBUS_ERRORS, type ErrorCode } from '../core/errors.js';
@@ -86,6 +86,11 @@ export class SecretService {
       if (path && !this.server.has(path)) {
         const parsed = parseObjectPath(path);
         if (parsed) this.exportDynamic(path, parsed);
+        else if (path.startsWith(`${SECRET_SERVICE_PATH}/`) && msg.member !== 'Introspect') {
+          // A path of ours that names nothing: the spec's error, which secretstorage maps to "not found".
+          if (!(msg.flags & 1)) this.bus.send(Message.newError(msg, SECRET_SERVICE_ERRORS.NoSuchObject, 'No such object.'));
+          return true;
+        }
       }
       return false;
     };
