@@ -6,6 +6,9 @@
 # this script returns at once and always exits 0, and the PAM line is `optional`.
 # Stopping needs nothing here: secrets-dispatcher.target is bound to user@UID.service, which
 # logind stops after the user's last session ends.
+# pam_exec passes only the PAM environment, which may have no PATH.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
 [ "$PAM_TYPE" = open_session ] || exit 0
 [ "$PAM_USER" = "@DESKTOP_USER@" ] || exit 0
 
