@@ -13,9 +13,15 @@ export function rowMac(key: Buffer, table: TableName, cells: readonly Cell[]): B
   const h = createHmac('sha256', key);
   const head = Buffer.alloc(5);
   h.update(table).update(Buffer.of(0));
-  for (const cell of cells) {
-    const bytes = typeof cell === 'string' ? Buffer.from(cell, 'utf8') : typeof cell === 'number' ? Buffer.from(String(cell)) : cell;
-    head[0] = typeof cell === 'string' ? 1 : typeof cell === 'number' ? 2 : 3;
+  // Cells come from the file and may be of any SQLite type after damage (a NULL, an integer where
+  // text was written): each type gets its own tag so such a row only ever fails to match.
+  for (const cell of cells as unknown[]) {
+    let tag = 0;
+    let bytes: Buffer = Buffer.alloc(0);
+    if (typeof cell === 'string') [tag, bytes] = [1, Buffer.from(cell, 'utf8')];
+    else if (typeof cell === 'number' || typeof cell === 'bigint') [tag, bytes] = [2, Buffer.from(String(cell))];
+    else if (Buffer.isBuffer(cell)) [tag, bytes] = [3, cell];
+    head[0] = tag;
     head.writeUInt32BE(bytes.length, 1);
     h.update(head).update(bytes);
   }

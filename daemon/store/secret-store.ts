@@ -827,9 +827,10 @@ class SecretStore implements SecretStoreApi {
             throw new SdError('BadBundle', `Item ${item.id} names a collection the bundle does not hold.`);
         }
         this.write((w) => {
+          // The bundle is what the person chose to move here: its collection labels and aliases win.
           for (const c of contents.collections) {
-            if (!this.getRow('collections', c.id)) this.insertCollection(w, c.id, c.label, [], c.created, c.modified);
-            for (const alias of c.aliases) if (!this.getRow('aliases', this.aliasMac(alias))) this.putAlias(w, alias, c.id);
+            w.remove('collections', [c.id]);
+            this.insertCollection(w, c.id, c.label, c.aliases, c.created, c.modified);
           }
           for (const item of contents.items) {
             this.removeItem(w, item.id);

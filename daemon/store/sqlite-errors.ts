@@ -1,9 +1,10 @@
-// SQLite failures reaching the store's callers. Our SQL is fixed and the schema verified, so a
-// SQLite complaint about the file's contents means damage: StoreCorrupt with advice. Failures of
-// the environment (disk full, I/O, permissions) are reported as such, never as corruption.
+// SQLite failures reaching the store's callers. Our SQL is fixed, our values are capped and the
+// schema is verified at open, so any SQLite complaint that is not about the environment (disk
+// full, I/O, permissions, memory, locking) can only come from the file's contents: StoreCorrupt
+// with advice. Environment failures are reported as such, never as corruption.
 import { SdError, isSdError } from '../../core/errors.js';
 
-const CORRUPT_CODES = ['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_FORMAT', 'SQLITE_SCHEMA', 'SQLITE_ERROR', 'SQLITE_MISMATCH', 'SQLITE_RANGE'];
+const ENVIRONMENT_CODES = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_NOMEM', 'SQLITE_READONLY', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_PERM', 'SQLITE_AUTH', 'SQLITE_INTERRUPT', 'SQLITE_NOLFS'];
 
 export const CORRUPT_ADVICE = 'Restore the store from a backup or an export bundle.';
 
@@ -12,9 +13,9 @@ export function translateStoreError(err: unknown): unknown {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code.startsWith('SQLITE_')) {
     const message = err instanceof Error ? err.message : String(err);
-    if (CORRUPT_CODES.some((c) => code === c || code.startsWith(`${c}_`)))
-      return new SdError('StoreCorrupt', `SQLite: ${message}. ${CORRUPT_ADVICE}`, { cause: err });
-    return new SdError('Internal', `The store's database failed (${code}: ${message}).`, { cause: err });
+    if (ENVIRONMENT_CODES.some((c) => code === c || code.startsWith(`${c}_`)))
+      return new SdError('Internal', `The store's database failed (${code}: ${message}).`, { cause: err });
+    return new SdError('StoreCorrupt', `SQLite: ${message} (${code}). ${CORRUPT_ADVICE}`, { cause: err });
   }
   return err;
 }
