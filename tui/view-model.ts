@@ -143,7 +143,7 @@ function itemLines(r: PendingRequest, width: number, full: boolean): Line[] {
   const shown = full ? r.items : r.items.slice(0, 3);
   for (const item of shown) {
     lines.push(field('Item', inlineText(item.label, { maxWidth: v }), 'bold'));
-    lines.push(field('  collection', inlineText(item.collectionLabel || item.collectionId, { maxWidth: v })));
+    lines.push(field('Collection', inlineText(item.collectionLabel || item.collectionId, { maxWidth: v })));
     for (const [key, value] of Object.entries(item.attributes)) {
       const k = inlineText(key, { maxWidth: 32 });
       lines.push(field('  attribute', `${k} = ${inlineText(value, { maxWidth: Math.max(8, v - displayWidth(k) - 3) })}`));
@@ -160,8 +160,10 @@ function signLines(r: PendingRequest, width: number, full: boolean): Line[] {
   if (s.contradictions.length) {
     for (const c of s.contradictions) lines.push(field('MISMATCH', inlineText(c, { maxWidth: v }), 'error'));
   }
-  lines.push(field('Repository', inlineText(s.reported.repository ?? '(not reported)', { maxWidth: v - 10 }), 'bold', CLAIMED));
-  lines.push(field('Branch', inlineText(s.reported.branch ?? '(not reported)', { maxWidth: v - 10 }), 'normal', CLAIMED));
+  const reported = (label: string, value: string | undefined, style: Style) => (value === undefined
+    ? field(label, '(not reported by the client)', 'dim')
+    : field(label, inlineText(value, { maxWidth: v - 10 }), style, CLAIMED));
+  lines.push(reported('Repository', s.reported.repository, 'bold'), reported('Branch', s.reported.branch, 'normal'));
   if (s.key) {
     lines.push(field('Key', `${s.key.fingerprint} ${s.key.algorithm}`, 'bold'));
     for (const uid of s.key.userIds) lines.push(field('', inlineText(uid, { maxWidth: v })));

@@ -1,0 +1,178 @@
+// Wires the pure parts (state, keys, view-model) to the outside (daemon client, blessed screen, VT):
+// every event becomes a new state and a repaint; every key becomes a new state plus actions that go
+// to the daemon. Errors from the daemon end up on screen as one line, never as a crash.
+import { isSdError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { ConsoleClient } from './console-client.js';
+import { handleKey, type Action, type Key } from './keys.js';
+import { applyPending, applyStatus, initialState, notify, unmarkDecided, type ConsoleState } from './state.js';
+import { ConsoleScreen } from './screen.js';
+import { renderView, type View } from './view-model.js';
+import { VtHolder, vtNumberOf } from './vt.js';
+
+export interface ConsoleAppOptions {
+  guardMs: number;
+  /** Take over this terminal device; default: the current terminal. */
+  ttyPath?: string;
+  switchToVt: boolean;
+  busAddress?: string;
+  logger: Logger;
+}
+
+export interface ConsoleApp {
+  /** Resolves when the human asked to quit (Ctrl+C in the console). */
+  readonly quit: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startConsoleApp(options: ConsoleAppOptions): Promise<ConsoleApp> {
+  const now = () => Date.now();
+  const { logger } = options;
+  let state: ConsoleState = initialState(options.guardMs);
+  let lastView: View | null = null;
+  let stopped = false;
+  let everConnected = false;
+  let requestQuit!: () => void;
+  const quit = new Promise<void>((resolve) => { requestQuit = resolve; });
+
+  const vtNumber = options.ttyPath ? vtNumberOf(options.ttyPath) : null;
+  const vt = options.ttyPath && vtNumber !== null
+    ? new VtHolder(options.ttyPath, vtNumber, {
+      switchToVt: options.switchToVt,
+      onAcquire: () => update((s) => ({ ...s, focusSince: now() })),
+      onRelease: () => logger.info('the human switched away from the console; requests stay pending'),
+    })
+    : null;
+
+  // Whatever ends the process, the VT must not stay in VT_PROCESS (kill -9 is the unit's job).
+  const restoreVt = () => vt?.restore();
+  process.once('exit', restoreVt);
+
+  const render = () => {
+    if (stopped) return;
+    lastView = renderView(state, screen.size, now());
+    screen.paint(lastView);
+    try {
+      vt?.setRequestsShown(state.pending.length > 0);
+    } catch (err) {
+      logger.warning('cannot change the VT mode', { error: (err as Error).message });
+    }
+  };
+  const update = (change: (s: ConsoleState) => ConsoleState) => {
+    state = change(state);
+    render();
+  };
+  const fail = (what: string, err: unknown) => {
+    const text = isSdError(err) ? err.message : `${what}: ${(err as Error).message}`;
+    logger.warning(what, { error: (err as Error).message });
+    update((s) => notify(s, text, 'error', now()));
+  };
+
+  const client = new ConsoleClient({
+    address: options.busAddress,
+    events: {
+      snapshot: (status, list) => update((s) => applyPending(applyStatus(s, status), list, now())),
+      connection: (c, reason) => {
+        if (c === 'connected') {
+          update((s) => (everConnected ? notify({ ...s, connection: 'connected' }, 'Connected to the daemon again; showing its current queue.', 'info', now()) : { ...s, connection: 'connected' }));
+          everConnected = true;
+        } else {
+          logger.warning('daemon connection lost', { reason });
+          update((s) => notify({ ...s, connection: 'lost' }, 'The daemon is not reachable; reconnecting. Nothing can be decided until it is back.', 'error', now()));
+        }
+      },
+    },
+  });
+
+  const run = async (action: Action): Promise<void> => {
+    switch (action.type) {
+      case 'decide':
+        try {
+          await client.decide(action.id, action.verb, action.minutes);
+        } catch (err) {
+          update((s) => unmarkDecided(s, action.id));
+          fail('The decision did not reach the daemon', err);
+          void client.refresh();
+        }
+        return;
+      case 'unlock':
+        update((s) => notify(s, 'Checking the passphrase...', 'info', now()));
+        try {
+          await client.unlock(action.passphrase);
+          update((s) => notify(s, 'Store unlocked.', 'info', now()));
+        } catch (err) {
+          fail('Unlock failed', err);
+        }
+        await client.refresh();
+        return;
+      case 'create':
+        update((s) => notify(s, 'Creating the store...', 'info', now()));
+        try {
+          const code = await client.createStore(action.passphrase);
+          update((s) => ({ ...notify(s, 'Store created.', 'info', now()), recoveryCode: code }));
+        } catch (err) {
+          fail('Creating the store failed', err);
+        }
+        await client.refresh();
+        return;
+      case 'lock':
+        try {
+          await client.lock();
+          update((s) => notify(s, 'Store locked.', 'info', now()));
+        } catch (err) {
+          fail('Lock failed', err);
+        }
+        await client.refresh();
+        return;
+      case 'load-history':
+        try {
+          const history = await client.history();
+          update((s) => ({ ...s, history }));
+        } catch (err) {
+          fail('Cannot read the history', err);
+        }
+        return;
+      case 'load-remembered':
+      case 'revoke':
+        try {
+          if (action.type === 'revoke') await client.revoke(action.id);
+          const remembered = await client.listRemembered();
+          update((s) => ({ ...s, remembered, rememberedIndex: Math.min(s.rememberedIndex, Math.max(0, remembered.length - 1)) }));
+          if (action.type === 'revoke') update((s) => notify(s, 'Remembered decision revoked.', 'info', now()));
+        } catch (err) {
+          fail('Cannot update the remembered decisions', err);
+        }
+        return;
+      case 'quit':
+        requestQuit();
+        return;
+    }
+  };
+
+  const onKey = (key: Key) => {
+    if (stopped) return;
+    const result = handleKey(state, key, now(), { pageLines: lastView?.pageLines ?? 10, maxScroll: lastView?.maxScroll ?? 0 });
+    state = result.state;
+    render();
+    for (const action of result.actions) void run(action);
+  };
+
+  const screen = new ConsoleScreen({ ttyPath: options.ttyPath, onKey, onResize: () => render() });
+  render();
+  // Countdowns and notices age once a second.
+  const ticker = setInterval(render, 1000);
+  await client.start();
+
+  return {
+    quit,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(ticker);
+      await client.stop();
+      vt?.close();
+      process.removeListener('exit', restoreVt);
+      screen.destroy();
+    },
+  };
+}
