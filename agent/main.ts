@@ -64,6 +64,9 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.usage;
   }
   const logger = createLogger({ level: opts.logLevel, component: 'agent' });
+  // Every request that waits for the human opens its own system-bus connection, and connectBus
+  // guards each connect with a process listener: a burst of clients is not a leak.
+  process.setMaxListeners(512);
 
   let bus;
   try {
