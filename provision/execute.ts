@@ -112,7 +112,13 @@ export function execute(actions: Action[], options: ExecuteOptions): void {
       case 'systemctl':
         if (!live) { report(`skipped: ${describe(action)}: --prefix is not the live system`); continue; }
         if (!systemd) { report(`skipped: ${describe(action)}: systemd is not running here`); continue; }
-        run(['systemctl', ...action.args]);
+        try {
+          run(['systemctl', ...action.args]);
+        } catch (err) {
+          if (!action.mayFail) throw err;
+          report(`${describe(action)}: ${(err as Error).message.replace(/^sd-provision: /, '')} (going on)`);
+          continue;
+        }
         break;
       case 'reloadDbus': {
         if (!live) { report(`skipped: ${describe(action)}: --prefix is not the live system`); continue; }

@@ -1,12 +1,13 @@
 // sd-provision: argv → inputs → plan → print or apply. Root-only except --check and --dry-run.
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommandLine } from '../core/command-line.js';
 import { EXIT } from '../core/errors.js';
 import { formatResults, runChecks } from './check.js';
-import { execute } from './execute.js';
+import { execute, systemdIsRunning } from './execute.js';
 import { ProvisionError, resolveInputs, type ProvisionOptions } from './inputs.js';
-import { PATHS } from './layout.js';
+import { PATHS, TARGET_UNIT } from './layout.js';
 import { describe, planInstall, planUninstall } from './plan.js';
 import { createLiveProbes } from './probes.js';
 import { findPackageRoot } from './render.js';
@@ -125,7 +126,19 @@ async function run(argv: Argv): Promise<number> {
   }
 
   const inputs = resolveInputs(view, { ...options, user: argv.user ?? process.env.SUDO_USER ?? installed.desktopUser });
-  return apply(planInstall(view, inputs), argv, root, 'Nothing to change: everything is installed as rendered.', `Next: ${commandFor(argv, inputs, packageRoot)} --check`);
+  const actions = planInstall(view, inputs);
+  const code = apply(actions, argv, root, 'Nothing to change: everything is installed as rendered.', `Next: ${commandFor(argv, inputs, packageRoot)} --check`);
+  if (actions.length && !argv.dryRun && root === '/') startForCurrentSession(inputs.desktopUser, inputs.desktopUid);
+  return code;
+}
+
+/** The PAM hook starts the companion at the next login; a user installing from a session wants it now. */
+function startForCurrentSession(user: string, uid: number): void {
+  if (!systemdIsRunning() || !existsSync(`/run/user/${uid}`)) return;
+  const r = spawnSync('systemctl', ['start', '--no-block', TARGET_UNIT], { encoding: 'utf8', timeout: 10_000 });
+  process.stdout.write(r.status === 0
+    ? `Started the companion for ${user}'s current session (systemctl start --no-block ${TARGET_UNIT}).\n`
+    : `Could not start ${TARGET_UNIT} now (${(r.stderr ?? '').trim()}); it starts at ${user}'s next login.\n`);
 }
 
 function apply(actions: ReturnType<typeof planInstall>, argv: Argv, root: string, nothing: string, next?: string): number {

@@ -20,7 +20,7 @@ export type Action =
   | { kind: 'writeFile'; path: string; content: string; mode: number; owner: Owner; group: Owner; label: string; inHome?: string }
   | { kind: 'removeFile'; path: string; label: string; inHome?: string }
   | { kind: 'removeDir'; path: string; recursive: boolean; onlyIfEmpty?: boolean }
-  | { kind: 'systemctl'; args: string[]; why: string }
+  | { kind: 'systemctl'; args: string[]; why: string; mayFail?: boolean }
   | { kind: 'reloadDbus' };
 
 export const NOLOGIN = '/usr/sbin/nologin';
@@ -168,7 +168,11 @@ export function planUninstall(view: RootView, inputs: UninstallInputs): Action[]
   const present = (p: string) => view.stat(p) !== null;
 
   if (unitFiles.some(present)) {
-    actions.push({ kind: 'systemctl', args: ['stop', TARGET_UNIT, DAEMON_UNIT, consoleUnit(inputs.vt)], why: 'stop the companion before its files go' });
+    actions.push({ kind: 'systemctl', args: ['stop', TARGET_UNIT, DAEMON_UNIT, consoleUnit(inputs.vt)], why: 'stop the companion before its files go', mayFail: true });
+  }
+  if (present(agentUnit) && inputs.desktopUser) {
+    // Only reaches a running user manager (the user is logged in); otherwise there is nothing to stop.
+    actions.push({ kind: 'systemctl', args: ['--user', '-M', `${inputs.desktopUser}@`, 'stop', AGENT_UNIT], why: 'stop the agent in the desktop session', mayFail: true });
   }
   const pam = view.read(PATHS.pamSession);
   if (pam !== null) {

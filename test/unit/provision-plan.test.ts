@@ -135,6 +135,9 @@ describe('plan', () => {
     for (const path of [PATHS.config, PATHS.policy, PATHS.hook, PATHS.pamSession, '/etc/systemd/system/secrets-dispatcher-daemon.service', '/etc/systemd/system/secrets-dispatcher-console@.service', '/etc/systemd/system/secrets-dispatcher.target']) {
       expect(lines.some((l) => l.includes(` ${path} `)), path).toBe(true);
     }
+    // The agent's user unit and its activation file, in the desktop user's own data dir.
+    expect(lines.some((l) => l.startsWith('write agent user unit /etc/systemd/user/secrets-dispatcher-agent.service (0644 root:root'))).toBe(true);
+    expect(actions).toContainEqual(expect.objectContaining({ kind: 'writeFile', path: '/home/alice/.local/share/dbus-1/services/org.freedesktop.secrets.service', owner: 1000, group: 1000, inHome: '/home/alice' }));
     expect(actions.at(-2)).toMatchObject({ kind: 'systemctl', args: ['daemon-reload'] });
     expect(actions.at(-1)).toMatchObject({ kind: 'reloadDbus' });
     expect(actions.some((a) => a.kind === 'writeFile' && a.path.endsWith('.gitconfig'))).toBe(false);
