@@ -4,8 +4,8 @@
 // between the payload's own first parent and tree, so it describes exactly the commit being signed
 // (not whatever the index holds), and its tree travels along so the daemon can check the match.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 /** Context values are capped by the daemon at 16 KiB characters each (core/limits.ts). */
 const MAX_FILES_JSON = 16 * 1024 - 64;
@@ -15,31 +15,57 @@ const EMPTY_TREE: Record<number, string> = {
 };
 
 function git(args: string[]): Promise<string | null> {
-  return new Promise((resolve) => {
-    execFile('git', args, { encoding: 'latin1', maxBuffer: 16 * 1024 * 1024, timeout: 10_000 }, (err, stdout) => resolve(err ? null : stdout));
+  return new Promise((done) => {
+    execFile('git', args, { encoding: 'latin1', maxBuffer: 16 * 1024 * 1024, timeout: 10_000 }, (err, stdout) => done(err ? null : stdout));
   });
 }
 
-async function readText(path: string): Promise<string | null> {
+function readText(path: string): string | null {
   try {
-    return (await readFile(path, 'utf8')).trim();
+    return readFileSync(path, 'utf8').trim();
   } catch {
     return null;
   }
 }
 
+/**
+ * The work tree and git dir, found the way git finds them: walk up from the current directory to
+ * the first `.git` (a directory, or a file saying `gitdir: ...` for worktrees and submodules).
+ * git runs gpg.program from the top of the work tree without exporting GIT_DIR, so this usually
+ * stops at once and saves a `git rev-parse` (a process start) on every signature. When the user
+ * set GIT_DIR or GIT_WORK_TREE themselves, git is asked instead.
+ */
+async function findRepository(): Promise<{ top: string; gitDir: string } | null> {
+  if (process.env.GIT_DIR || process.env.GIT_WORK_TREE) {
+    const out = await git(['rev-parse', '--show-toplevel', '--absolute-git-dir']);
+    const [top, gitDir] = (out === null ? '' : Buffer.from(out, 'latin1').toString('utf8')).split('\n');
+    return top && gitDir ? { top, gitDir } : null;
+  }
+  let dir = process.cwd();
+  for (;;) {
+    const dotGit = join(dir, '.git');
+    try {
+      if (statSync(dotGit).isDirectory()) return { top: dir, gitDir: dotGit };
+      const pointer = /^gitdir: (.+)$/m.exec(readFileSync(dotGit, 'utf8'))?.[1];
+      if (pointer) return { top: dir, gitDir: resolve(dir, pointer.trim()) };
+    } catch {
+      // no .git here: look further up
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
 async function repositoryFacts(): Promise<Record<string, string>> {
-  const out = await git(['rev-parse', '--show-toplevel', '--absolute-git-dir']);
-  if (out === null) return {};
-  const [top, gitDir] = Buffer.from(out, 'latin1').toString('utf8').split('\n');
-  const facts: Record<string, string> = {};
-  if (top) facts.repository = top;
-  if (!gitDir) return facts;
-  const head = await readText(join(gitDir, 'HEAD'));
+  const found = await findRepository();
+  if (!found) return {};
+  const facts: Record<string, string> = { repository: found.top };
+  const head = readText(join(found.gitDir, 'HEAD'));
   if (head?.startsWith('ref: ')) facts.branch = head.slice(5).replace(/^refs\/heads\//, '');
   else {
     // Detached: during a rebase git keeps the branch being rebuilt here.
-    const rebasing = (await readText(join(gitDir, 'rebase-merge', 'head-name'))) ?? (await readText(join(gitDir, 'rebase-apply', 'head-name')));
+    const rebasing = readText(join(found.gitDir, 'rebase-merge', 'head-name')) ?? readText(join(found.gitDir, 'rebase-apply', 'head-name'));
     facts.branch = rebasing ? `${rebasing.replace(/^refs\/heads\//, '')} (rebasing)` : '(detached HEAD)';
   }
   return facts;
@@ -81,9 +107,8 @@ async function changedFiles(tree: string, parent: string | null): Promise<Record
 /** Everything sd-gpg claims about the payload; empty outside a repository. Never throws. */
 export async function gatherContext(payload: Buffer): Promise<Record<string, string>> {
   const commit = commitTreeAndParent(payload);
-  const [repo, files] = await Promise.all([
-    repositoryFacts(),
-    commit ? changedFiles(commit.tree, commit.parent) : Promise.resolve({}),
-  ]);
-  return { ...repo, ...files };
+  // The git child starts first and runs while the repository is found.
+  const files = commit ? changedFiles(commit.tree, commit.parent) : Promise.resolve({});
+  const [repo, fileFacts] = await Promise.all([repositoryFacts(), files]);
+  return { ...repo, ...fileFacts };
 }

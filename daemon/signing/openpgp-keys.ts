@@ -140,8 +140,9 @@ export async function signDetached(storedKey: Buffer, payload: Buffer, now: Date
   const message = await openpgp.createMessage({ binary: new Uint8Array(payload.buffer, payload.byteOffset, payload.length) });
   // No salt notation: gpg 2.2 would print it as binary garbage under every `git log --show-signature`,
   // and gpg itself makes v4 signatures without one.
-  const armored = await openpgp.sign({ message, signingKeys: key, detached: true, format: 'armored', date: now, config: { nonDeterministicSignaturesViaNotation: false } });
-  const signature = await openpgp.readSignature({ armoredSignature: armored });
+  // Detached with format 'object' yields a Signature (the typings say Message); no re-parse needed.
+  const signature = (await openpgp.sign({ message, signingKeys: key, detached: true, format: 'object', date: now, config: { nonDeterministicSignaturesViaNotation: false } })) as unknown as openpgp.Signature;
+  const armored = signature.armor();
   const packet = signature.packets[0];
   if (!packet) throw new SdError('Internal', 'openpgp produced no signature packet.');
   const fingerprint = hex(signingKey.getFingerprint());

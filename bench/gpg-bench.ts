@@ -1,0 +1,173 @@
+// Signing benchmark: what `git commit -S` through sd-gpg costs next to plain gpg, in one run on one
+// machine. The real daemon runs on a private system bus with our policy; the first signature is
+// approved with "remember", so the measured commits are signed under that remembered decision
+// (no human in the loop). Rounds interleave the four commands so machine drift hits all alike.
+//   npm run build && node dist/bench/gpg-bench.js [--rounds 30]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { callMethod, connectBus, disconnectBus, nameHasOwner, type MessageBus } from '../core/dbus/bus.js';
+import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
+import { renderPolicy, renderTestBusConfig } from '../dbus-policy/render.js';
+import type { PendingRequest } from '../core/wire.js';
+import { LeanBus } from '../gpg-client/lean-bus.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SD_GPG = join(ROOT, 'bin', 'sd-gpg');
+const argv = process.argv.slice(2);
+const roundsAt = argv.indexOf('--rounds');
+const ROUNDS = roundsAt >= 0 ? Number(argv[roundsAt + 1]) : 30;
+
+const target = { destination: DISPATCHER_BUS_NAME, path: DISPATCHER_OBJECT_PATH };
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function timed(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string }): number {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { ...opts, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr?.toString()}`);
+  return ms;
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Approve the next pending request as the console would (once, or remember for 60 minutes). */
+async function approveNext(consoleBus: MessageBus, verb: 'once' | 'remember'): Promise<void> {
+  let found: PendingRequest | undefined;
+  await waitUntil('a pending request', async () => {
+    const [json] = await callMethod(consoleBus, { ...target, interface: CONSOLE_INTERFACE, member: 'ListPending' });
+    found = (JSON.parse(json) as PendingRequest[])[0];
+    return !!found;
+  });
+  await callMethod(consoleBus, { ...target, interface: CONSOLE_INTERFACE, member: 'Decide', signature: 'ssu', body: [found!.id, verb, 60] });
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sd-gpg-bench-'));
+  chmodSync(dir, 0o755);
+  const children: ChildProcess[] = [];
+  let consoleBus: MessageBus | null = null;
+  const gnupg = join(dir, 'gnupg');
+  try {
+    const user = userInfo().username;
+    writeFileSync(join(dir, 'policy.conf'), renderPolicy({ companionUser: user, desktopUser: user }));
+    writeFileSync(join(dir, 'bus.conf'), renderTestBusConfig({ socketPath: join(dir, 'bus.sock'), includeFiles: [join(dir, 'policy.conf')] }));
+    const busd = spawn('dbus-daemon', [`--config-file=${join(dir, 'bus.conf')}`, '--nofork', '--nopidfile', '--print-address=1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(busd);
+    const address = await new Promise<string>((resolve) => busd.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+    const stateDir = join(dir, 'state');
+    spawnSync('mkdir', ['-m', '700', stateDir]);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ desktopUser: user, companionUser: user, stateDir, logLevel: 'warning', requestTimeoutSeconds: 60 }));
+    const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: address };
+    const daemon = spawn(process.execPath, [join(ROOT, 'bin', 'secrets-dispatcher'), 'daemon', '--config', join(dir, 'config.json')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(daemon);
+    consoleBus = await connectBus('session', address);
+    const cb = consoleBus;
+    await waitUntil('the daemon', () => nameHasOwner(cb, DISPATCHER_BUS_NAME));
+    await callMethod(cb, { ...target, interface: CONSOLE_INTERFACE, member: 'RegisterConsole' });
+    await callMethod(cb, { ...target, interface: CONSOLE_INTERFACE, member: 'CreateStore', signature: 'ay', body: [Buffer.from('bench passphrase')], timeoutMs: 60_000 });
+
+    // The daemon's key (ed25519, approved once) and plain gpg's own ed25519 key.
+    const generating = callMethod(cb, { ...target, interface: REQUEST_INTERFACE, member: 'GenerateKey', signature: 'sssa{sv}', body: ['Bench', 'bench@example.org', 'ed25519', {}], timeoutMs: 60_000 });
+    await approveNext(cb, 'once');
+    const [sdFpr] = await generating;
+    spawnSync('mkdir', ['-m', '700', gnupg]);
+    const gpgEnv = { ...process.env, GNUPGHOME: gnupg };
+    spawnSync('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'Bench Gpg <bench-gpg@example.org>', 'ed25519', 'sign', '0'], { env: gpgEnv, stdio: 'ignore' });
+
+    const repo = join(dir, 'repo');
+    const gitEnv: NodeJS.ProcessEnv = { ...env, GNUPGHOME: gnupg, HOME: dir, GIT_CONFIG_NOSYSTEM: '1' };
+    const git = (...args: string[]) => spawnSync('git', args, { cwd: repo, env: gitEnv, stdio: 'ignore' });
+    spawnSync('git', ['init', '-q', repo]);
+    git('config', 'user.name', 'Bench');
+    git('config', 'user.email', 'bench@example.org');
+    const commit = ['commit', '-q', '--allow-empty', '-m', 'bench'];
+    const plain = ['-c', 'gpg.program=gpg', '-c', 'user.signingkey=bench-gpg@example.org', ...commit.slice(0, 1), '-S', ...commit.slice(1)];
+    const viaSd = ['-c', `gpg.program=${SD_GPG}`, '-c', `user.signingkey=${sdFpr}`, ...commit.slice(0, 1), '-S', ...commit.slice(1)];
+
+    // Warm-up: gpg-agent started and the key cached; the remembered decision made on the console.
+    timed('git', plain, { cwd: repo, env: gitEnv });
+    const first = spawn('git', viaSd, { cwd: repo, env: gitEnv, stdio: 'ignore' });
+    await approveNext(cb, 'remember');
+    await new Promise((r) => first.once('exit', r));
+    for (let i = 0; i < 3; i++) {
+      timed('git', commit, { cwd: repo, env: gitEnv });
+      timed('git', viaSd, { cwd: repo, env: gitEnv });
+    }
+
+    const bareEnv = { ...process.env };
+    const noCaEnv = { ...process.env };
+    delete noCaEnv.NODE_EXTRA_CA_CERTS;
+    const samples = { unsigned: [] as number[], gpg: [] as number[], sdGpg: [] as number[], node: [] as number[], nodeNoCa: [] as number[] };
+    for (let i = 0; i < ROUNDS; i++) {
+      samples.unsigned.push(timed('git', commit, { cwd: repo, env: gitEnv }));
+      samples.gpg.push(timed('git', plain, { cwd: repo, env: gitEnv }));
+      samples.sdGpg.push(timed('git', viaSd, { cwd: repo, env: gitEnv }));
+      samples.node.push(timed(process.execPath, ['-e', '0'], { env: bareEnv }));
+      samples.nodeNoCa.push(timed(process.execPath, ['-e', '0'], { env: noCaEnv }));
+    }
+    // Where the time goes: sd-gpg on its own (no git around it), and the daemon's Sign alone from a
+    // connected client (requester lookup, remembered-decision check, audit row, key decrypt, signing).
+    const head = spawnSync('git', ['rev-parse', 'HEAD', 'HEAD^{tree}'], { cwd: repo, encoding: 'utf8' }).stdout.trim().split('\n');
+    const payload = `tree ${head[1]}\nparent ${head[0]}\nauthor Bench <bench@example.org> 1700000000 +0000\ncommitter Bench <bench@example.org> 1700000000 +0000\n\nbench\n`;
+    const alone: number[] = [];
+    const signCall: number[] = [];
+    const lean = await LeanBus.connect(address);
+    const context = { repository: { sig: 's', value: repo }, branch: { sig: 's', value: 'main' } };
+    for (let i = 0; i < ROUNDS; i++) {
+      alone.push(timed(SD_GPG, ['--status-fd=2', '-bsau', sdFpr], { cwd: repo, env: gitEnv, input: payload }));
+      const t = process.hrtime.bigint();
+      await lean.call({ ...target, interface: REQUEST_INTERFACE, member: 'Sign', signature: 'aysa{sv}', body: [Buffer.from(payload), sdFpr, context] });
+      signCall.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    lean.close();
+    const med = (xs: number[]) => percentile(xs, 50);
+    const row = (name: string, xs: number[]) => `${name.padEnd(44)} ${med(xs).toFixed(1).padStart(7)} ${percentile(xs, 90).toFixed(1).padStart(7)}`;
+    const hasCa = !!process.env.NODE_EXTRA_CA_CERTS;
+    process.stdout.write(`gpg-bench: ${ROUNDS} interleaved rounds, node ${process.version}, git ${spawnSync('git', ['--version']).stdout.toString().trim().replace('git version ', '')}, NODE_EXTRA_CA_CERTS ${hasCa ? 'set' : 'unset'}\n`);
+    process.stdout.write(`${'command'.padEnd(44)} ${'p50 ms'.padStart(7)} ${'p90 ms'.padStart(7)}\n`);
+    process.stdout.write(`${row('git commit (unsigned)', samples.unsigned)}\n`);
+    process.stdout.write(`${row('git commit -S, plain gpg (warm agent)', samples.gpg)}\n`);
+    process.stdout.write(`${row('git commit -S, sd-gpg (remembered decision)', samples.sdGpg)}\n`);
+    process.stdout.write(`${row(`node -e 0${hasCa ? ' (NODE_EXTRA_CA_CERTS set)' : ''}`, samples.node)}\n`);
+    process.stdout.write(`${row('node -e 0 (no NODE_EXTRA_CA_CERTS, as sd-gpg)', samples.nodeNoCa)}\n`);
+    process.stdout.write(`${row('sd-gpg alone, payload on stdin', alone)}\n`);
+    process.stdout.write(`${row('Sign round trip from a connected client', signCall)}\n`);
+    // sd-gpg runs node without NODE_EXTRA_CA_CERTS (bin/sd-gpg drops it), so that is its bare start-up.
+    const own = med(samples.sdGpg) - med(samples.unsigned) - med(samples.nodeNoCa);
+    process.stdout.write(`sd-gpg own cost = sd-gpg commit - unsigned commit - bare node = ${own.toFixed(1)} ms (goal < 20 ms: ${own < 20 ? 'met' : 'NOT met'})\n`);
+    if (hasCa) {
+      const ownVsCa = med(samples.sdGpg) - med(samples.unsigned) - med(samples.node);
+      process.stdout.write(`  (against node with NODE_EXTRA_CA_CERTS, the figure would be ${ownVsCa.toFixed(1)} ms: sd-gpg saves that start-up by not loading the CA file)\n`);
+    }
+    process.stdout.write(`end to end: sd-gpg commit / plain gpg commit = ${(med(samples.sdGpg) / med(samples.gpg)).toFixed(2)}x (+${(med(samples.sdGpg) - med(samples.gpg)).toFixed(1)} ms)\n`);
+  } finally {
+    if (consoleBus) disconnectBus(consoleBus);
+    for (const c of children.reverse()) {
+      if (c.exitCode === null && c.signalCode === null) {
+        const exited = new Promise((r) => c.once('exit', r));
+        c.kill('SIGTERM');
+        await exited;
+      }
+    }
+    spawnSync('gpgconf', ['--homedir', gnupg, '--kill', 'all'], { stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`gpg-bench: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});
