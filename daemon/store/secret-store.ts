@@ -136,6 +136,8 @@ class SecretStore implements SecretStoreApi {
   private hasHeader: boolean;
   private failures = 0;
   private penaltyPending = false;
+  /** Bumped by lock(): an unlock that finishes after a lock() it raced with does not count. */
+  private lockGeneration = 0;
   private credentialQueue: Promise<unknown> = Promise.resolve();
   private readonly statements = new Map<string, Database.Statement>();
   private readonly failureDelayMs: (failures: number) => number;
@@ -227,6 +229,7 @@ class SecretStore implements SecretStoreApi {
   }
 
   private requireInitialized(): void {
+    if (!this.db.open) throw new SdError('Internal', 'The store has been closed.');
     if (!this.hasHeader) throw new SdError('StoreNotInitialized');
   }
 
@@ -401,18 +404,24 @@ class SecretStore implements SecretStoreApi {
   }
 
   unlock(passphrase: Buffer): Promise<void> {
+    const generation = this.lockGeneration;
     return this.credential(async () => {
       this.requireInitialized();
       checkPassphrase(passphrase);
       const { header, bytes } = this.readHeader()!;
       const dataKey = await unwrapWithPassphrase(header, passphrase);
       if (!dataKey) return this.failed('WrongPassphrase');
+      if (generation !== this.lockGeneration || !this.db.open) {
+        wipe(dataKey);
+        throw new SdError('StoreLocked', 'The store was locked while the unlock was in progress.');
+      }
       const { keys, digest } = this.admit(dataKey, bytes);
       this.setUnlocked(keys, digest);
     });
   }
 
   lock(): void {
+    this.lockGeneration += 1;
     if (this.keys) wipeKeys(this.keys);
     this.keys = null;
     this.digest = null;
@@ -825,7 +834,10 @@ class SecretStore implements SecretStoreApi {
         for (const item of contents.items) {
           if (!known.has(item.collectionId) && !this.getRow('collections', item.collectionId))
             throw new SdError('BadBundle', `Item ${item.id} names a collection the bundle does not hold.`);
+          checkAttributes(item.attributes);
+          checkSecret(blobs[item.secret]!);
         }
+        for (const key of contents.keys) checkSecret(blobs[key.secret]!);
         this.write((w) => {
           // The bundle is what the person chose to move here: its collection labels and aliases win.
           for (const c of contents.collections) {

@@ -167,6 +167,25 @@ describe('unlock and lock', () => {
     expect(store.locked).toBe(false);
   });
 
+  test('a lock() while an unlock is still deriving its key wins: the store stays locked', async () => {
+    const { store } = await dir.created();
+    store.lock();
+    const unlocking = store.unlock(pw());
+    store.lock();
+    expect(await codeOf(unlocking)).toBe('StoreLocked');
+    expect(store.locked).toBe(true);
+    await store.unlock(pw());
+    expect(store.locked).toBe(false);
+  });
+
+  test('a closed store refuses calls with a clear error instead of crashing', async () => {
+    const { store } = await dir.created();
+    store.close();
+    expect(store.locked).toBe(true);
+    expect(await codeOf(store.unlock(pw()))).toBe('Internal');
+    expect(syncCodeOf(() => store.listCollections())).toBe('Internal');
+  });
+
   test('default delay: 0, 1, 2, 4, 8 … seconds, capped at 30 s', () => {
     expect([1, 2, 3, 4, 5, 6, 7, 20].map(defaultFailureDelayMs)).toEqual([0, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
   });
