@@ -5,8 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { callMethod, connectBus, disconnectBus, fromVariantMap, type MessageBus } from '../core/dbus/bus.js';
-import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
+import { callMethod, connectBus, disconnectBus, fromVariantMap, nameHasOwner, type MessageBus } from '../core/dbus/bus.js';
+import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE, SECRET_SERVICE_BUS_NAME } from '../core/names.js';
 import { renderPolicy, renderTestBusConfig } from '../dbus-policy/render.js';
 
 export interface DevContext {
@@ -179,6 +179,57 @@ export const store: Component = {
   },
 };
 
+/** A private session bus for the agent and for clients in other terminals (secret-tool, Python). */
+export const sessionBus: Component = {
+  name: 'session bus',
+  async start(ctx) {
+    const socketPath = join(ctx.runDir, 'session_bus_socket');
+    const configPath = join(ctx.runDir, 'session-bus.conf');
+    // A session bus lets its user own and call anything, like Debian's session.conf.
+    writeFileSync(configPath, renderTestBusConfig({ socketPath, includeFiles: [], type: 'session' })
+      .replace('<deny own="*"/>', '<allow own="*"/>').replace('<deny send_type="method_call"/>', '<allow send_type="method_call"/>'));
+    const child = spawn('dbus-daemon', [`--config-file=${configPath}`, '--nofork', '--nopidfile', '--print-address=1'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    const running = runningChild(this.name, child);
+    ctx.env.DBUS_SESSION_BUS_ADDRESS = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.once('error', (err) => reject(new Error(`cannot run dbus-daemon (${err.message}); install the dbus package`)));
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(out.split('\n')[0]!.trim());
+      });
+      void running.exited.then((code) => reject(new Error(`dbus-daemon exited with ${code}`)));
+    });
+    return running;
+  },
+};
+
+/** The Secret Service agent on the private session bus; its log goes to a file. */
+export const agent: Component = {
+  name: 'agent',
+  async start(ctx) {
+    const logPath = join(ctx.stateDir, 'agent.log');
+    const log = openSync(logPath, 'a');
+    const child = spawn(process.execPath, cliArgs(ctx, 'agent'), {
+      stdio: ['ignore', log, log],
+      detached: true,
+      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: ctx.env.DBUS_SYSTEM_BUS_ADDRESS, DBUS_SESSION_BUS_ADDRESS: ctx.env.DBUS_SESSION_BUS_ADDRESS },
+    });
+    closeSync(log);
+    const running = runningChild(this.name, child);
+    ctx.say(`agent log: ${logPath}`);
+    await waitFor(`the agent (see ${logPath})`, async () => {
+      const bus = await connectBus('session', ctx.env.DBUS_SESSION_BUS_ADDRESS).catch(() => null);
+      if (!bus) return false;
+      try {
+        return await nameHasOwner(bus, SECRET_SERVICE_BUS_NAME);
+      } finally {
+        disconnectBus(bus);
+      }
+    }, running.exited);
+    return running;
+  },
+};
+
 /** The approval console in this terminal; it must be last. Ctrl+C in it ends the sandbox. */
 export const consoleInTerminal: Component = {
   name: 'console',
@@ -193,4 +244,4 @@ export const consoleInTerminal: Component = {
   },
 };
 
-export const COMPONENTS: Component[] = [systemBus, daemon, store, consoleInTerminal];
+export const COMPONENTS: Component[] = [systemBus, daemon, store, sessionBus, agent, consoleInTerminal];
