@@ -1,6 +1,9 @@
 // Argument parsing shared by every command's main(): yargs without letting it print or exit, so
 // main() decides the exit code. Unknown options and bad values are one line naming the option.
-import yargs, { type Options } from 'yargs';
+// yargs is loaded only when used: the long-running daemon parses with node's own parseArgs
+// (parseSimpleCommandLine) and so does not keep yargs in memory for its whole life.
+import { parseArgs } from 'node:util';
+import type { Options } from 'yargs';
 
 export type ParsedArgs<T> =
   | { kind: 'run'; argv: T }
@@ -13,6 +16,7 @@ export async function parseCommandLine<T>(args: string[], spec: {
   options: Record<string, Options>;
   positional?: { name: string; describe: string; demand?: boolean };
 }): Promise<ParsedArgs<T>> {
+  const { default: yargs } = await import('yargs');
   let parser = yargs()
     .scriptName(spec.command)
     .usage(spec.usage)
@@ -39,4 +43,26 @@ export async function parseCommandLine<T>(args: string[], spec: {
       }
     });
   });
+}
+
+export interface SimpleOption { type: 'string' | 'boolean'; describe: string }
+
+const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Options only (no positionals), strings and booleans, with node's parseArgs: for long-lived processes. */
+export function parseSimpleCommandLine<T>(args: string[], spec: { command: string; usage: string; options: Record<string, SimpleOption> }): ParsedArgs<T> {
+  if (args.includes('--help') || args.includes('-h')) {
+    const width = Math.max(...Object.keys(spec.options).map((n) => n.length)) + 4;
+    const lines = Object.entries(spec.options).map(([name, o]) => `  --${`${name}${o.type === 'string' ? ' X' : ''}`.padEnd(width)}  ${o.describe}`);
+    lines.push(`  ${'-h, --help'.padEnd(width + 2)}  show this help`);
+    return { kind: 'help', text: `${spec.usage.replace('$0', spec.command)}\n\nOptions:\n${lines.join('\n')}` };
+  }
+  try {
+    const { values } = parseArgs({ args, options: Object.fromEntries(Object.entries(spec.options).map(([n, o]) => [n, { type: o.type }])), strict: true, allowPositionals: false });
+    const argv: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(values)) argv[camel(name)] = value;
+    return { kind: 'run', argv: argv as T };
+  } catch (err) {
+    return { kind: 'usage', message: (err as Error).message.split('\n')[0]! };
+  }
 }

@@ -1,16 +1,13 @@
 // `secrets-dispatcher daemon`: argv → config → bus → daemon → wait for SIGTERM.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseCommandLine } from '../core/command-line.js';
+import { parseSimpleCommandLine } from '../core/command-line.js';
 import { DEFAULT_CONFIG_PATH, parseConfig, type Config } from '../core/config.js';
 import { connectBus, disconnectBus } from '../core/dbus/bus.js';
-import type { MethodImpl } from '../core/dbus/service.js';
 import { EXIT, isSdError, SdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { createNotifier } from './notify.js';
+import { createSigningMethods } from './signing/methods.js';
 import { AlreadyRunningError, startDaemon } from './server.js';
-import type { DaemonServices } from './services.js';
 import { UserTable } from './users.js';
 
 interface DaemonArgs { config?: string; stateDir?: string; desktopUser?: string; companionUser?: string }
@@ -48,16 +45,8 @@ function loadConfig(args: DaemonArgs): Config {
   return config;
 }
 
-/** daemon/signing/methods.js is optional: the signing methods answer UnknownMethod without it. */
-async function loadSigningMethods(): Promise<((services: DaemonServices) => Record<string, MethodImpl>) | undefined> {
-  const file = join(dirname(fileURLToPath(import.meta.url)), 'signing', 'methods.js');
-  if (!existsSync(file)) return undefined;
-  const mod = await import(pathToFileURL(file).href) as { createSigningMethods?: (s: DaemonServices) => Record<string, MethodImpl> };
-  return mod.createSigningMethods;
-}
-
 export async function main(args: string[]): Promise<number> {
-  const parsed = await parseCommandLine<DaemonArgs>(args, {
+  const parsed = parseSimpleCommandLine<DaemonArgs>(args, {
     command: 'secrets-dispatcher daemon',
     usage: USAGE,
     options: {
@@ -95,7 +84,7 @@ export async function main(args: string[]): Promise<number> {
   }
   let daemon;
   try {
-    daemon = await startDaemon({ config, bus, logger, extraMethods: await loadSigningMethods() });
+    daemon = await startDaemon({ config, bus, logger, extraMethods: createSigningMethods });
   } catch (err) {
     disconnectBus(bus);
     if (err instanceof AlreadyRunningError) {
@@ -110,6 +99,12 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.failure;
   }
   notifier.ready();
+  // Operators (and bench/daemon-bench.ts) can ask where the memory is without a debugger.
+  process.on('SIGUSR2', () => {
+    const m = process.memoryUsage();
+    const mib = (n: number) => `${(n / 1048576).toFixed(1)}MiB`;
+    logger.notice('memory', { rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) });
+  });
   logger.notice('ready', { name: 'net.mowaka.SecretsDispatcher1', stateDir: config.stateDir, desktopUser: config.desktopUser });
 
   await new Promise<void>((resolve) => {

@@ -15,7 +15,7 @@ import { ConsoleRegistry } from './approvals/consoles.js';
 import { ApprovalQueue } from './approvals/gate.js';
 import { AuditLog } from './audit/audit-log.js';
 import { buildConsoleInterface } from './console/interface.js';
-import { ProcRequesterResolver, requesterStillRunning } from './identity/requesters.js';
+import { describeForConsole, ProcRequesterResolver, requesterStillRunning } from './identity/requesters.js';
 import { buildRequestInterface, type RequestHooks } from './request/interface.js';
 import type { DaemonServices } from './services.js';
 import { loadInterfaceSpec } from './spec.js';
@@ -74,6 +74,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     config, consoles, audit: auditLog, logger: logger.child('approvals'), now,
     storeLocked: () => !store.initialized || store.locked,
     requesterStillRunning,
+    describeRequester: describeForConsole,
   });
   const services: DaemonServices = {
     config, logger, store, approvals: queue, audit: auditLog, now,

@@ -25,6 +25,8 @@ export interface GateOptions {
   storeLocked(): boolean;
   /** PID reuse guard, checked when a human approves. */
   requesterStillRunning(requester: RequesterInfo): boolean;
+  /** Adds the details a human needs (chain, cmdline, ...) once a request will be shown. */
+  describeRequester?(requester: RequesterInfo): void;
 }
 
 interface Entry {
@@ -73,6 +75,7 @@ export class ApprovalQueue implements ApprovalGate {
       refuse('QueueFull', `(${mine} waiting from ${ownerBusName}).`);
     }
 
+    this.opts.describeRequester?.(input.requester);
     const deadline = now + this.opts.config.requestTimeoutSeconds * 1000;
     const request: PendingRequest = {
       id,

@@ -53,7 +53,13 @@ function readCmdline(pid: number): string[] {
   }
 }
 
-export function readProcess(pid: number): (ProcessInfo & { ppid: number; session: number }) | null {
+export type ProcessWithParent = ProcessInfo & { ppid: number; session: number };
+
+/**
+ * What a decision needs, cheaply (three reads): start time, owner, executable. The command line
+ * and cwd are left empty; `readProcess` or `addDisplayDetails` fill them when a human will look.
+ */
+export function readProcessIdentity(pid: number): ProcessWithParent | null {
   const stat = readStat(pid);
   if (!stat) return null;
   let uid: number | null = null;
@@ -63,16 +69,24 @@ export function readProcess(pid: number): (ProcessInfo & { ppid: number; session
     return null;
   }
   return {
-    pid,
-    startTime: stat.startTime,
-    uid,
-    comm: stat.comm,
-    exe: tryReadlink(`/proc/${pid}/exe`),
-    cmdline: readCmdline(pid),
-    cwd: tryReadlink(`/proc/${pid}/cwd`),
-    ppid: stat.ppid,
-    session: stat.session,
+    pid, startTime: stat.startTime, uid, comm: stat.comm, exe: tryReadlink(`/proc/${pid}/exe`),
+    cmdline: [], cwd: null, ppid: stat.ppid, session: stat.session,
   };
+}
+
+/** Command line and cwd, read only if the process is still the one identified (same start time). */
+export function addDisplayDetails(info: ProcessInfo): void {
+  const cmdline = readCmdline(info.pid);
+  const cwd = tryReadlink(`/proc/${info.pid}/cwd`);
+  if (readStartTime(info.pid) !== info.startTime) return;
+  info.cmdline = cmdline;
+  info.cwd = cwd;
+}
+
+export function readProcess(pid: number): ProcessWithParent | null {
+  const info = readProcessIdentity(pid);
+  if (info) addDisplayDetails(info);
+  return info;
 }
 
 /** Parents nearest first, ending at the session leader (included), init, or the depth limit. */

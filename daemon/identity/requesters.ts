@@ -8,7 +8,7 @@ import { LIMITS } from '../../core/limits.js';
 import type { RequesterInfo } from '../../core/wire.js';
 import type { RequesterResolver } from '../services.js';
 import type { UserTable } from '../users.js';
-import { readParentChain, readProcess, readStartTime, readSystemdUnit } from './proc.js';
+import { addDisplayDetails, readParentChain, readProcessIdentity, readStartTime, readSystemdUnit } from './proc.js';
 
 const CLAIM_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -34,28 +34,32 @@ export interface RequesterUids { desktopUid: number; companionUid: number }
 export class ProcRequesterResolver implements RequesterResolver {
   constructor(private readonly uids: RequesterUids, private readonly users: UserTable) {}
 
+  /**
+   * Cheap on purpose: a read covered by a remembered decision needs only UID and executable. The
+   * parent chain, command line, cwd and unit are added by `describeForConsole` when a human will
+   * be asked.
+   */
   async resolve(ctx: CallContext, untrustedContext: Record<string, unknown>): Promise<RequesterInfo> {
     const claimed = sanitizeClaims(untrustedContext);
     const creds = await ctx.credentials();
-    const proc = creds.pid === null ? null : readProcess(creds.pid);
+    const proc = creds.pid === null ? null : readProcessIdentity(creds.pid);
     // A process that is not the caller's UID is not the caller (the PID was reused already).
     const verified = proc && proc.uid === creds.uid ? proc : null;
-    let chain: RequesterInfo['chain'] = [];
-    let process: RequesterInfo['process'] = null;
-    if (verified) {
-      const { ppid: _ppid, session: _session, ...info } = verified;
-      process = info;
-      chain = readParentChain(verified);
-    }
-    return {
+    const requester: RequesterInfo = {
       busName: ctx.sender,
       uid: creds.uid,
       userName: this.users.nameOf(creds.uid),
-      process,
-      chain,
-      systemdUnit: verified ? readSystemdUnit(verified.pid) : null,
+      process: null,
+      chain: [],
+      systemdUnit: null,
       claimed,
     };
+    if (verified) {
+      const { ppid, session, ...info } = verified;
+      requester.process = info;
+      parents.set(requester, { ppid, session });
+    }
+    return requester;
   }
 
   async assertDesktopCaller(ctx: CallContext): Promise<void> {
@@ -70,6 +74,20 @@ export class ProcRequesterResolver implements RequesterResolver {
     const { uid } = await ctx.credentials();
     if (uid !== this.uids.companionUid) throw new SdError('NotAuthorized', `UID ${uid} may not use the console interface.`);
   }
+}
+
+/** Where the parent chain starts, kept beside (not inside) the wire object. */
+const parents = new WeakMap<RequesterInfo, { ppid: number; session: number }>();
+
+/** Fill in what the console shows: command line, cwd, parent chain, systemd unit. */
+export function describeForConsole(requester: RequesterInfo): void {
+  const proc = requester.process;
+  const start = parents.get(requester);
+  if (!proc || !start) return;
+  parents.delete(requester);
+  addDisplayDetails(proc);
+  requester.chain = readParentChain({ pid: proc.pid, ...start });
+  requester.systemdUnit = readSystemdUnit(proc.pid);
 }
 
 /**

@@ -55,7 +55,9 @@ describe('a secret read waits for the console', () => {
     const reading = getSecrets(desktop, [itemId]);
     const pending = await h.console.waitForPending((r) => r.items.some((i) => i.itemId === itemId));
     expect(pending.kind).toBe('secret');
-    expect(pending.requester.process).toMatchObject({ pid: process.pid, exe: process.execPath });
+    expect(pending.requester.process).toMatchObject({ pid: process.pid, exe: process.execPath, cwd: process.cwd() });
+    expect(pending.requester.process!.cmdline[0]).toMatch(/node/);
+    expect(pending.requester.chain[0]?.pid).toBe(process.ppid);
     expect(pending.requester.uid).toBe(process.getuid!());
     expect(pending.deadline - pending.createdAt).toBe(3000);
     expect(pending.items[0]).toMatchObject({ label: 'GitHub token', collectionLabel: 'Login', attributes: { service: 'github', user: 'nb' } });
