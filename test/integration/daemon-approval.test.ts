@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsUser, connectInProcess, type BusClient } from '../helpers/bus-client.js';
+import { CONSOLE_INTERFACE } from '../../core/names.js';
 import { ScriptedConsole, startDaemonHarness, TEST_PASSPHRASE, type DaemonHarness } from '../helpers/daemon-harness.js';
 
 const ERR = 'net.mowaka.SecretsDispatcher1.Error.';
@@ -121,6 +122,35 @@ describe('a secret read waits for the console', () => {
     expect(Buffer.from((await reading)[0][0][1]).toString()).toBe('s3cret');
     await flood.close();
     await Promise.all(waits);
+  });
+});
+
+describe('change notifications', () => {
+  it('Changed reaches the registered console only, never another peer', async () => {
+    const bystander = await connectAsUser(h.busAddress);
+    const seen: string[] = [];
+    bystander.onSignal((sig) => seen.push(`${sig.interface}.${sig.member}`));
+    await bystander.call({
+      destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's',
+      body: [`type='signal',interface='${CONSOLE_INTERFACE}'`],
+    });
+    const before = con().lastGeneration;
+    const reading = getSecrets(desktop, [itemId]);
+    await con().decide((await con().waitForPending()).id, 'once');
+    await reading;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(con().lastGeneration).toBeGreaterThan(before);
+    expect(seen).toEqual([]);
+    await bystander.close();
+  });
+
+  it('Lock on the request interface ends waiting requests with StoreLocked', async () => {
+    const reading = getSecrets(desktop, [itemId]);
+    await con().waitForPending();
+    await desktop.call({ member: 'Lock' });
+    await expect(reading).rejects.toMatchObject({ dbusName: `${ERR}StoreLocked` });
+    expect((await con().status()).locked).toBe(true);
+    await con().unlock(TEST_PASSPHRASE);
   });
 });
 

@@ -133,6 +133,18 @@ describe('approval queue', () => {
     expect(((await waiting) as { error: { code: string } }).error.code).toBe('Cancelled');
   });
 
+  it('approve with a secret hands the requester the human\'s extra secret', async () => {
+    const { queue } = setup();
+    const waiting = queue.request({ ...secretRead(requester(':1.5', '/usr/bin/python3')), kind: 'key', remember: null }, ':1.5');
+    const [pending] = queue.list();
+    expect(pending!.rememberScope).toBeNull();
+    queue.approveWithSecret(pending!.id, Buffer.from('key passphrase'));
+    const outcome = await waiting;
+    expect(outcome.decision).toBe('once');
+    expect(outcome.secret?.toString()).toBe('key passphrase');
+    expect(() => queue.decide(pending!.id, 'once', 0)).toThrow(expect.objectContaining({ code: 'NotFound' }));
+  });
+
   it('sends Changed only to registered consoles, with a growing generation', async () => {
     const { queue, consoles, sent } = setup();
     consoles.register(':1.other-console');
