@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { configSchema } from '../core/config.js';
 import { renderPolicy } from '../dbus-policy/render.js';
 import { ACTIVATION_FILE, AGENT_UNIT, CONSOLE_TEMPLATE_UNIT, DAEMON_UNIT, PATHS, TARGET_UNIT } from './layout.js';
 
@@ -75,6 +76,7 @@ function template(packageRoot: string, relative: string): string | null {
 }
 
 export function renderConfig(inputs: Inputs, existing: string | null): string {
+  const ours = { desktopUser: inputs.desktopUser, companionUser: inputs.companionUser, stateDir: inputs.stateDir, console: { vt: inputs.vt } };
   let base: Record<string, unknown> = {};
   if (existing !== null) {
     try {
@@ -85,9 +87,12 @@ export function renderConfig(inputs: Inputs, existing: string | null): string {
     }
   }
   // Settings an admin added (timeouts, log level) survive a re-run; the identity keys are ours.
-  const consoleBase = base.console && typeof base.console === 'object' ? (base.console as Record<string, unknown>) : {};
-  const merged = { ...base, desktopUser: inputs.desktopUser, companionUser: inputs.companionUser, stateDir: inputs.stateDir, console: { ...consoleBase, vt: inputs.vt } };
-  return `${JSON.stringify(merged, null, 2)}\n`;
+  // Keys the schema does not know, or a value it rejects, would stop the daemon: those go.
+  const known = (obj: Record<string, unknown>, shape: Record<string, unknown>) => Object.fromEntries(Object.entries(obj).filter(([k]) => k in shape));
+  const consoleShape = (configSchema.shape.console as unknown as { def: { innerType: { shape: Record<string, unknown> } } }).def.innerType.shape;
+  const consoleBase = base.console && typeof base.console === 'object' ? known(base.console as Record<string, unknown>, consoleShape) : {};
+  const merged = { ...known(base, configSchema.shape), ...ours, console: { ...consoleBase, vt: inputs.vt } };
+  return `${JSON.stringify(configSchema.safeParse(merged).success ? merged : ours, null, 2)}\n`;
 }
 
 export function pamBlockBody(): string {

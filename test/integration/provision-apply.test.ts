@@ -4,7 +4,7 @@
 // that, when run, makes it pass again.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { isRoot } from '../helpers/root.js';
@@ -57,8 +57,11 @@ function makeStore(root: TestRoot, inputs: Inputs): void {
 describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/userdel --prefix)', () => {
   let root: TestRoot | undefined;
   beforeAll(() => {
+    // The CLI runs from dist/; CI has just built it, a developer may have edited provision/ since.
     if (!isRoot) return;
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: packageRoot, stdio: 'ignore' });
+    const built = join(packageRoot, 'dist/provision/main.js');
+    const newest = Math.max(...readdirSync(join(packageRoot, 'provision')).map((f) => statSync(join(packageRoot, 'provision', f)).mtimeMs));
+    if (!existsSync(built) || statSync(built).mtimeMs < newest) execFileSync('npm', ['run', 'build', '--silent'], { cwd: packageRoot, stdio: 'ignore' });
   });
   afterEach(() => root?.remove());
 
@@ -153,6 +156,7 @@ describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/user
     { component: 'home', breakIt: (r, i) => chownSync(r.path(i.stateDir), 0, 0), fix: /^chown \d+:\d+ \S+secrets-alice$/ },
     { component: 'groups', breakIt: (r) => execFileSync('usermod', ['--prefix', r.dir, '--groups', '', 'secrets-alice']), fix: /^usermod --prefix \S+ --append --groups tty secrets-alice$/ },
     { component: 'config', breakIt: (r) => writeFileSync(r.path(PATHS.config), '{"desktopUser": "alice",'), fix: /bin\/sd-provision --user alice --prefix / },
+    { component: 'config', breakIt: (r) => writeFileSync(r.path(PATHS.config), JSON.stringify({ ...JSON.parse(readFileSync(r.path(PATHS.config), 'utf8')), bogus: true })), fix: /bin\/sd-provision --user alice --prefix / },
     { component: 'policy', breakIt: (r) => appendFileSync(r.path(PATHS.policy), '<!-- edited -->\n'), fix: /bin\/sd-provision --user alice --prefix / },
     { component: 'unit:daemon', breakIt: (r) => writeFileSync(r.path('etc/systemd/system/secrets-dispatcher-daemon.service'), readFileSync(r.path('etc/systemd/system/secrets-dispatcher-daemon.service'), 'utf8').replace('NoNewPrivileges=yes\n', '')), fix: /bin\/sd-provision / },
     { component: 'unit:console', breakIt: (r) => execFileSync('rm', [r.path('etc/systemd/system/secrets-dispatcher-console@.service')]), fix: /bin\/sd-provision / },

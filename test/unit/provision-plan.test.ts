@@ -112,6 +112,12 @@ describe('renderings', () => {
     expect(JSON.parse(merged)).toEqual({ desktopUser: 'alice', companionUser: 'secrets-alice', stateDir: inputs.stateDir, requestTimeoutSeconds: 60, console: { guardMs: 500, vt: 8 } });
   });
 
+  it('config drops keys the schema rejects, so a re-run is a fix for a broken config', () => {
+    const render = (existing: object) => JSON.parse(renderSystemFiles(inputs, JSON.stringify(existing)).find((f) => f.path === PATHS.config)!.content);
+    expect(render({ bogus: 1, logLevel: 'debug', console: { nope: true } })).toEqual({ desktopUser: 'alice', companionUser: 'secrets-alice', stateDir: inputs.stateDir, logLevel: 'debug', console: { vt: 8 } });
+    expect(render({ requestTimeoutSeconds: -5 })).toEqual({ desktopUser: 'alice', companionUser: 'secrets-alice', stateDir: inputs.stateDir, console: { vt: 8 } });
+  });
+
   it('PAM hook acts for the desktop user at session open only and always exits 0', () => {
     const hook = renderPamHook(inputs);
     expect(hook).toContain('[ "$PAM_USER" = "alice" ] || exit 0');
