@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { callMethod, connectBus, disconnectBus, fromVariantMap, nameHasOwner, type MessageBus } from '../core/dbus/bus.js';
 import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE, SECRET_SERVICE_BUS_NAME } from '../core/names.js';
 import { renderPolicy, renderTestBusConfig } from '../dbus-policy/render.js';
+import { gitSigning } from './git-signing.js';
 
 export interface DevContext {
   /** The checkout (or installed package) root: bin/secrets-dispatcher lives under it. */
@@ -244,4 +245,4 @@ export const consoleInTerminal: Component = {
   },
 };
 
-export const COMPONENTS: Component[] = [systemBus, daemon, store, sessionBus, agent, consoleInTerminal];
+export const COMPONENTS: Component[] = [systemBus, daemon, store, sessionBus, agent, gitSigning, consoleInTerminal];
