@@ -11,8 +11,16 @@ import type { DaemonServices, RememberSpec } from '../services.js';
 import type { KeyRecord } from '../store/types.js';
 import { checkClaims, CLAIM_KEYS } from './claims.js';
 import { selectKey } from './key-select.js';
-import { generateKey, keyFacts, parseGenerateAlgorithm, publicKeyArmored, signDetached, unlockForStore } from './openpgp-keys.js';
+import type * as OpenpgpKeys from './openpgp-keys.js';
 import { describePayload, parsePayload } from './payload.js';
+
+// openpgp (~9 MiB resident) is loaded on the first key or signing request, not at daemon start:
+// many desktops never sign, and ListKeys needs only the store.
+let openpgpKeys: Promise<typeof OpenpgpKeys> | null = null;
+function pgp(): Promise<typeof OpenpgpKeys> {
+  openpgpKeys ??= import('./openpgp-keys.js');
+  return openpgpKeys;
+}
 
 function asBuffer(untrusted: unknown, what: string): Buffer {
   if (Buffer.isBuffer(untrusted)) return untrusted;
@@ -92,6 +100,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
       remember: signRememberSpec(services, requester, reported.repository, key),
     }, ctx.sender);
     outcome.secret?.fill(0);
+    const { signDetached } = await pgp();
     const { armored, info } = await withKeySecret(key.fingerprint, (secret) => signDetached(secret, untrustedPayload, new Date(services.now())));
     log.info('signed', { kind: parsed.kind, key: key.keyId, decision: outcome.decision, repository: reported.repository });
     return [armored, toVariantMap({
@@ -111,12 +120,14 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
   const ExportPublicKey: MethodImpl = async ([untrustedKeyArg], ctx) => {
     await requesters.assertDesktopCaller(ctx);
     const key = selectKey(store.listKeys(), asString(untrustedKeyArg, 'key', LIMITS.idChars));
+    const { publicKeyArmored } = await pgp();
     return withKeySecret(key.fingerprint, publicKeyArmored);
   };
 
   const ImportKey: MethodImpl = async ([untrustedArmoredArg, untrustedContext], ctx) => {
     const untrustedArmored = asBuffer(untrustedArmoredArg, 'armored');
     try {
+      const { keyFacts, unlockForStore } = await pgp();
       const facts = await keyFacts(untrustedArmored);
       const requester = await requesterOf(ctx, untrustedContext);
       if (store.listKeys().some((k) => k.fingerprint === facts.fingerprint)) {
@@ -149,6 +160,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const email = asString(untrustedEmailArg, 'email', 256).trim();
     if (!name || /[<>\p{Cc}]/u.test(name)) throw new SdError('InvalidArgs', 'name must be non-empty, without < > or control characters.');
     if (!/^[^\s<>@\p{Cc}]+@[^\s<>@\p{Cc}]+$/u.test(email)) throw new SdError('InvalidArgs', 'email must look like user@host.');
+    const { generateKey, parseGenerateAlgorithm } = await pgp();
     const algorithm = parseGenerateAlgorithm(asString(untrustedAlgorithmArg, 'algorithm', 32));
     const requester = await requesterOf(ctx, untrustedContext);
     const userId = `${name} <${email}>`;
