@@ -12,8 +12,10 @@ export PATH
 [ "$PAM_TYPE" = open_session ] || exit 0
 [ "$PAM_USER" = "@DESKTOP_USER@" ] || exit 0
 
+# The daemon and the console are named too, so a login also retries them if they had failed while
+# the target stayed up (starting an active target alone would not).
 start_companion() {
-	if timeout -k 2 10 @SYSTEMCTL@ start --no-block secrets-dispatcher.target >/dev/null 2>&1; then
+	if timeout -k 2 10 @SYSTEMCTL@ start --no-block secrets-dispatcher.target secrets-dispatcher-daemon.service secrets-dispatcher-console@@VT@.service >/dev/null 2>&1; then
 		logger -t secrets-dispatcher-pam -p authpriv.info "queued secrets-dispatcher.target for @DESKTOP_USER@ (service ${PAM_SERVICE:-?}, tty ${PAM_TTY:-?})"
 	else
 		logger -t secrets-dispatcher-pam -p authpriv.warning "could not queue secrets-dispatcher.target for @DESKTOP_USER@; run: sd-provision --check"

@@ -57,7 +57,7 @@ describe.skipIf(!isRoot || !hasPamtester)(`PAM hook through pamtester (needs roo
     const marker = join(dir, `${name}.marker`);
     const systemctl = join(dir, `${name}.systemctl`);
     writeFileSync(systemctl, `#!/bin/sh\n${systemctlScript.replaceAll('MARKER', marker)}\n`, { mode: 0o755 });
-    const inputs = { desktopUser: user.name, systemctl, packageRoot: findPackageRoot() } as Inputs;
+    const inputs = { desktopUser: user.name, systemctl, packageRoot: findPackageRoot(), vt: 8 } as Inputs;
     const hook = join(dir, `${name}.hook`);
     writeFileSync(hook, renderPamHook(inputs), { mode: 0o755 });
     const session = withBlock(DEBIAN_COMMON_SESSION, pamBlockBody().replace(PATHS.hook, hook), PATHS.pamAnchor);
@@ -80,7 +80,7 @@ describe.skipIf(!isRoot || !hasPamtester)(`PAM hook through pamtester (needs roo
     expect(r.out).toContain('successfully opened a session');
     expect(r.ms).toBeLessThan(LOGIN_BUDGET_MS);
     expect(await waitFor(s.marker, 5000)).toBe(true);
-    expect(readFileSync(s.marker, 'utf8')).toBe('start --no-block secrets-dispatcher.target uid=0\n');
+    expect(readFileSync(s.marker, 'utf8')).toBe('start --no-block secrets-dispatcher.target secrets-dispatcher-daemon.service secrets-dispatcher-console@8.service uid=0\n');
   });
 
   it('a hanging systemctl does not hold the login: the session opens well within 1 s', async () => {

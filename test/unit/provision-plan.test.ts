@@ -122,7 +122,7 @@ describe('renderings', () => {
     const hook = renderPamHook(inputs);
     expect(hook).toContain('[ "$PAM_USER" = "alice" ] || exit 0');
     expect(hook).toContain('[ "$PAM_TYPE" = open_session ] || exit 0');
-    expect(hook).toContain('/usr/bin/systemctl start --no-block secrets-dispatcher.target');
+    expect(hook).toContain('/usr/bin/systemctl start --no-block secrets-dispatcher.target secrets-dispatcher-daemon.service secrets-dispatcher-console@8.service');
     expect(hook.trimEnd().endsWith('exit 0')).toBe(true);
   });
 });
