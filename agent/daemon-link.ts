@@ -35,14 +35,15 @@ export type Context = Record<string, string>;
 
 export class DaemonLink {
   private shared: Promise<MessageBus> | null = null;
+  private spare: Promise<MessageBus> | null = null;
   private requestTimeoutSeconds = DEFAULT_REQUEST_TIMEOUT_S;
 
   constructor(private readonly logger: Logger, private readonly systemBusAddress?: string) {}
 
   close(): void {
-    const shared = this.shared;
+    for (const p of [this.shared, this.spare]) p?.then(disconnectBus, () => undefined);
     this.shared = null;
-    shared?.then(disconnectBus, () => undefined);
+    this.spare = null;
   }
 
   private connection(): Promise<MessageBus> {
@@ -69,7 +70,7 @@ export class DaemonLink {
   /** A call that may wait for the human, on its own connection, withdrawn when `signal` aborts. */
   private async gated(member: string, signature: string, body: unknown[], signal?: AbortSignal): Promise<any[]> {
     if (signal?.aborted) throw new SdError('Cancelled');
-    const bus = await connectBus('system', this.systemBusAddress);
+    const bus = await this.freshConnection();
     const abort = () => disconnectBus(bus);
     signal?.addEventListener('abort', abort, { once: true });
     try {
@@ -87,6 +88,20 @@ export class DaemonLink {
       signal?.removeEventListener('abort', abort);
       disconnectBus(bus);
     }
+  }
+
+  /**
+   * A new connection for one gated request. One is kept connected in advance, so a client does
+   * not wait for the bus handshake (each request still gets its own, never a reused one).
+   */
+  private async freshConnection(): Promise<MessageBus> {
+    const spare = this.spare;
+    this.spare = null;
+    const bus = spare ? await spare.catch(() => connectBus('system', this.systemBusAddress)) : await connectBus('system', this.systemBusAddress);
+    const next = connectBus('system', this.systemBusAddress);
+    next.catch(() => { if (this.spare === next) this.spare = null; });
+    this.spare = next;
+    return bus;
   }
 
   private normalise(err: unknown): Error {

@@ -11,10 +11,13 @@ export const PLAIN_ALGORITHM = 'plain';
 export const DH_ALGORITHM = 'dh-ietf1024-sha256-aes128-cbc-pkcs7';
 
 const MODP2 = getDiffieHellman('modp2');
+// Only the group's numbers are taken from here; see DhSession for why sessions do not use it.
 const PRIME = MODP2.getPrime();
 const PRIME_BIGINT = BigInt(`0x${PRIME.toString('hex')}`);
 const GENERATOR = MODP2.getGenerator();
 const AES_KEY_BYTES = 16;
+// Built once at start (OpenSSL checks the prime here, ~100 ms), not per client.
+const SHARED_DH = createDiffieHellman(PRIME, GENERATOR);
 const IV_BYTES = 16;
 
 /** What travels in the Secret struct, minus the session path. */
@@ -85,18 +88,21 @@ class DhSession implements SessionCrypto {
     const y = BigInt(`0x${untrustedClientPublic.toString('hex')}`);
     // 1 and p-1 (and anything outside the group) would make the shared secret guessable.
     if (y <= 1n || y >= PRIME_BIGINT - 1n) throw invalid('the DH public key is not in the group.');
-    let dh;
-    if (privateKey) {
-      dh = createDiffieHellman(PRIME, GENERATOR);
-      dh.setPrivateKey(privateKey);
-    } else {
-      dh = getDiffieHellman('modp2');
-    }
+    // A fresh exponent per session on one shared DH object: building a DH object makes OpenSSL
+    // test the prime (about 100 ms), which would dominate every client's start-up. The calls
+    // below are synchronous, so sessions never interleave on it.
+    const exponent = privateKey ? Buffer.from(privateKey) : randomBytes(PRIME.length);
+    if (!privateKey) exponent[0]! &= 0x7f; // below the prime, whose top bits are all ones
+    const dh = SHARED_DH;
+    dh.setPrivateKey(exponent);
     dh.generateKeys();
     this.output = padToPrime(dh.getPublicKey());
     const shared = dh.computeSecret(untrustedClientPublic);
     this.key = deriveAesKey(shared);
     shared.fill(0);
+    exponent.fill(0);
+    // Leave no session's exponent behind in the shared object.
+    dh.setPrivateKey(Buffer.from([1]));
   }
 
   encrypt(secret: Buffer): { parameters: Buffer; value: Buffer } {
