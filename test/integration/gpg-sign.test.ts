@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Variant } from '../../core/dbus/bus.js';
-import { startDaemonHarness, type DaemonHarness } from '../helpers/daemon-harness.js';
+import { startDaemonHarness, TEST_PASSPHRASE, type DaemonHarness } from '../helpers/daemon-harness.js';
 import { startPrivateBus } from '../helpers/private-bus.js';
 import { createGpgHome, type GpgHome } from '../helpers/gpg-home.js';
 import { createRepo, eventually, importKey, SD_GPG, start, withDecision, type TestRepo } from '../helpers/gpg-flow.js';
@@ -226,6 +226,19 @@ describe('git signing through sd-gpg', () => {
     }
   });
 
+  it('locked_store_fails_with_our_reason_and_asks_nobody', async () => {
+    await harness.console.lock();
+    try {
+      const result = await repo.start(['commit', '-S', '-q', '--allow-empty', '-m', 'store is locked'], { fifoStderr: true }).done;
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('gpg failed to sign the data');
+      expect(result.stderr).toMatch(/sd-gpg: StoreLocked: The store is locked/);
+      expect(await harness.console.listPending()).toEqual([]);
+    } finally {
+      await harness.console.unlock(TEST_PASSPHRASE);
+    }
+  });
+
   it('nobody_answering_times_out_and_git_fails_with_our_reason', async () => {
     const config = JSON.parse(readFileSync(harness.configPath, 'utf8'));
     writeFileSync(harness.configPath, JSON.stringify({ ...config, requestTimeoutSeconds: 2 }));
@@ -237,5 +250,12 @@ describe('git signing through sd-gpg', () => {
     expect(result.stderr).toContain('gpg failed to sign the data');
     expect(result.stderr).toMatch(/sd-gpg: Timeout: Nobody answered on the console before the deadline/);
     expect(await harness.console.listPending()).toEqual([]);
+  });
+
+  it('no_console_fails_at_once_with_our_reason', async () => {
+    await harness.console.close();
+    const result = await repo.start(['commit', '-S', '-q', '--allow-empty', '-m', 'no console'], { fifoStderr: true }).done;
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/sd-gpg: NoConsole: No approval console is connected/);
   });
 });
