@@ -1,7 +1,9 @@
 // `git commit -S` end to end: real git calls bin/sd-gpg, which asks the real daemon on a private
 // system bus with our real policy; the scripted console plays the human; real gpg verifies.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Variant } from '../../core/dbus/bus.js';
 import { startDaemonHarness, TEST_PASSPHRASE, type DaemonHarness } from '../helpers/daemon-harness.js';
@@ -82,6 +84,24 @@ describe('git signing through sd-gpg', () => {
     expect(request.sign?.message).toBe('Release 1.0\n');
     expect(request.sign?.reported.files).toBeUndefined();
     expect((await repo.start(['verify-tag', 'v1.0']).done).code).toBe(0);
+  });
+
+  it('signed_push_certificate_verifies_on_the_receiving_side', async () => {
+    const bare = mkdtempSync(join(tmpdir(), 'sd-bare-'));
+    try {
+      execFileSync('git', ['init', '-q', '--bare', bare], { env: repo.env });
+      execFileSync('git', ['-C', bare, 'config', 'receive.certNonceSeed', 'test-seed'], { env: repo.env });
+      const hook = join(bare, 'hooks', 'pre-receive');
+      writeFileSync(hook, `#!/bin/sh\necho "$GIT_PUSH_CERT_STATUS $GIT_PUSH_CERT_KEY" > ${join(bare, 'cert-status')}\n`, { mode: 0o755 });
+      const { result, request } = await withDecision(harness, repo.start(['push', '-q', '--signed=yes', bare, 'main']), 'sign', approveOnce);
+      expect(result.code, result.stderr).toBe(0);
+      expect(request.sign?.payloadKind).toBe('push-cert');
+      expect(headerOf(request, 'pushee')).toBe(bare);
+      expect(request.sign?.message).toMatch(/^0{40} [0-9a-f]{40} refs\/heads\/main\n$/);
+      expect(readFileSync(join(bare, 'cert-status'), 'utf8')).toBe(`G ${edFpr.slice(-16)}\n`);
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
   });
 
   it('utf8_message_with_latin1_encoding_header_signs_and_verifies', async () => {
