@@ -91,11 +91,11 @@ export function planInstall(view: RootView, inputs: Inputs): Action[] {
       actions.push({ kind: 'setOwnerMode', path, mode, owner, group });
     }
   };
+  ensureDir(PATHS.configDir, 0o755, 'root', 'root', { ours: true });
   for (const dir of [PATHS.stateRoot, '/etc/dbus-1/system.d', PATHS.systemUnitDir, PATHS.userUnitDir, dirname(PATHS.hookDir)]) {
     for (const d of missingDirs(view, '', dir)) ensureDir(d, 0o755, 'root', 'root', { ours: false });
   }
   ensureDir(inputs.stateDir, 0o700, inputs.companionUser, inputs.companionUser, { ours: true });
-  ensureDir(PATHS.configDir, 0o755, 'root', 'root', { ours: true });
   ensureDir(PATHS.hookDir, 0o755, 'root', 'root', { ours: true });
 
   const changed = new Set<string>();
@@ -143,8 +143,10 @@ export function planInstall(view: RootView, inputs: Inputs): Action[] {
   }
 
   if (recordAdd.length) {
+    // Written before the directories are made, so an install that stops half-way can still be undone.
     const content = [...record, ...recordAdd].map((d) => `${d}\n`).join('');
-    actions.push({ kind: 'writeFile', path: PATHS.createdDirsRecord, content, mode: 0o644, owner: 'root', group: 'root', label: 'record of created directories' });
+    const at = actions.findIndex((a) => a.kind === 'mkdir' && a.path === PATHS.configDir) + 1;
+    actions.splice(at, 0, { kind: 'writeFile', path: PATHS.createdDirsRecord, content, mode: 0o644, owner: 'root', group: 'root', label: 'record of created directories' });
   }
   if ([...changed].some((p) => p.startsWith(`${PATHS.systemUnitDir}/`) || p.startsWith(`${PATHS.userUnitDir}/`))) {
     actions.push({ kind: 'systemctl', args: ['daemon-reload'], why: 'load the new unit files' });
