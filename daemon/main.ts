@@ -74,6 +74,11 @@ export async function main(args: string[]): Promise<number> {
   }
   const logger = createLogger({ level: config.logLevel, component: 'daemon' });
   const notifier = createNotifier(logger);
+  // Handlers go in before anything else: a SIGTERM during start-up still ends in a clean stop.
+  const stopRequested = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
 
   let bus;
   try {
@@ -107,18 +112,13 @@ export async function main(args: string[]): Promise<number> {
   });
   logger.notice('ready', { name: 'net.mowaka.SecretsDispatcher1', stateDir: config.stateDir, desktopUser: config.desktopUser });
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.notice('stopping', { signal });
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    bus.once('error', () => stop('bus connection lost'));
-  });
+  const busLost = 'bus connection lost';
+  const reason = await Promise.race([stopRequested, new Promise<string>((resolve) => bus.once('error', () => resolve(busLost)))]);
+  logger.notice('stopping', { signal: reason });
   notifier.stopping();
   await daemon.stop();
   notifier.close();
   disconnectBus(bus);
-  return EXIT.ok;
+  // Losing the bus is a failure, so the service manager restarts us.
+  return reason === busLost ? EXIT.unavailable : EXIT.ok;
 }
