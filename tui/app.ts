@@ -50,13 +50,14 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
 
   const render = () => {
     if (stopped) return;
-    lastView = renderView(state, screen.size, now());
-    screen.paint(lastView);
+    // Hold the VT before a request becomes visible, release it only after none is.
     try {
       vt?.setRequestsShown(state.pending.length > 0);
     } catch (err) {
       logger.warning('cannot change the VT mode', { error: (err as Error).message });
     }
+    lastView = renderView(state, screen.size, now());
+    screen.paint(lastView);
   };
   const update = (change: (s: ConsoleState) => ConsoleState) => {
     state = change(state);

@@ -54,6 +54,7 @@ export class ConsoleScreen {
   private readonly screen: blessed.Widgets.Screen;
   private readonly box: blessed.Widgets.BoxElement;
   private lastEnter = 0;
+  private readonly streams: Array<tty.ReadStream | tty.WriteStream> = [];
 
   constructor(options: ScreenOptions) {
     let io: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream; terminal?: string } = { input: process.stdin, output: process.stdout };
@@ -62,6 +63,7 @@ export class ConsoleScreen {
       const input = new tty.ReadStream(fd);
       const output = new tty.WriteStream(fd);
       io = { input, output, terminal: 'linux' };
+      this.streams.push(input, output);
     }
     this.screen = blessed.screen({
       ...io,
@@ -102,5 +104,8 @@ export class ConsoleScreen {
   destroy(): void {
     this.screen.program.showCursor();
     this.screen.destroy();
+    // An open terminal stream keeps the process alive after main() returns.
+    for (const stream of this.streams) stream.destroy();
+    if (!this.streams.length) process.stdin.pause();
   }
 }
