@@ -75,7 +75,11 @@ describe.skipIf(!canRun)(`the console on ${TTY} (root with VTs)`, () => {
     child.stderr!.on('data', (d: Buffer) => { tuiLog += d.toString(); });
     tui = child;
     ensureVcsNodes();
-    await waitForVcs(/store unlocked \| \d+ pending/);
+    try {
+      await waitForVcs(/store unlocked \| \d+ pending/);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- console stderr ---\n${tuiLog}`);
+    }
     return child;
   };
   const exitOf = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
