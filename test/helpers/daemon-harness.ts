@@ -50,8 +50,11 @@ export interface DaemonHarness {
   daemonLog(): string;
   /** A request-interface peer: in this process, or as `user` in a child process. */
   client(user?: HarnessUser): Promise<BusClient>;
-  /** SIGTERM the daemon, start it again on the same state dir; the console re-registers and unlocks. */
-  restartDaemon(): Promise<void>;
+  /**
+   * Stop the daemon (SIGTERM, or e.g. SIGKILL to crash it), start it again on the same state dir;
+   * the console re-registers and unlocks.
+   */
+  restartDaemon(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -134,11 +137,11 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
       return nameHasOwner(watcher, DISPATCHER_BUS_NAME);
     }, 20_000, () => log);
   };
-  const stopDaemonProcess = async () => {
+  const stopDaemonProcess = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const child = daemon;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
+    child.kill(signal);
     const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(killer);
@@ -178,8 +181,8 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
       clients.push(c);
       return c;
     },
-    async restartDaemon() {
-      await stopDaemonProcess();
+    async restartDaemon(signal) {
+      await stopDaemonProcess(signal);
       await waitFor('the name to be released', async () => !(await nameHasOwner(watcher, DISPATCHER_BUS_NAME)), 5000);
       await startDaemonProcess();
       await initConsole(false);
