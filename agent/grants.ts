@@ -4,15 +4,21 @@
 // call after the prompt completed (libsecret: Unlock → Prompt → GetSecrets; secretstorage reads
 // the secret and then its content type with two GetSecret calls). Grants live GRANT_TTL_MS at
 // most, end on Lock and when the client disconnects, and their buffers are wiped.
+import type { ErrorCode } from '../core/errors.js';
+
 export const GRANT_TTL_MS = 30_000;
-/** After a denial, the same client's next read of the item fails at once instead of asking again. */
+/**
+ * After a refusal (denied, timed out, nobody to ask), the same client's next read of the item fails
+ * at once with that reason instead of asking again: this is how a client that went through a prompt
+ * learns why it got nothing.
+ */
 export const DENIAL_TTL_MS = 30_000;
 
 interface Grant { secret: Buffer; contentType: string; expiresAt: number }
 
 export class ClientGrants {
   private readonly grants = new Map<string, Map<string, Grant>>();
-  private readonly denials = new Map<string, Map<string, number>>();
+  private readonly denials = new Map<string, Map<string, { until: number; code: ErrorCode }>>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly now: () => number = Date.now) {
@@ -46,15 +52,23 @@ export class ClientGrants {
     return { secret: Buffer.from(g.secret), contentType: g.contentType };
   }
 
-  deny(client: string, itemIds: string[]): void {
+  deny(client: string, itemIds: string[], code: ErrorCode = 'Denied'): void {
     let map = this.denials.get(client);
     if (!map) this.denials.set(client, (map = new Map()));
-    for (const id of itemIds) map.set(id, this.now() + DENIAL_TTL_MS);
+    for (const id of itemIds) map.set(id, { until: this.now() + DENIAL_TTL_MS, code });
   }
 
   isDenied(client: string, itemId: string): boolean {
-    const until = this.denials.get(client)?.get(itemId);
-    return until !== undefined && until > this.now();
+    const d = this.denials.get(client)?.get(itemId);
+    return d !== undefined && d.until > this.now();
+  }
+
+  /** The reason of a recent refusal, consumed: the read after it asks again. */
+  takeRefusal(client: string, itemId: string): ErrorCode | null {
+    const map = this.denials.get(client);
+    const d = map?.get(itemId);
+    map?.delete(itemId);
+    return d !== undefined && d.until > this.now() ? d.code : null;
   }
 
   /** Lock items for one client (all its items when `itemIds` is omitted). */
@@ -90,7 +104,7 @@ export class ClientGrants {
       if (map.size === 0) this.grants.delete(client);
     }
     for (const [client, map] of this.denials) {
-      for (const [id, until] of map) if (until <= now) map.delete(id);
+      for (const [id, d] of map) if (d.until <= now) map.delete(id);
       if (map.size === 0) this.denials.delete(client);
     }
   }

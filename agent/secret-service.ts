@@ -191,7 +191,7 @@ export class SecretService {
     try {
       secrets = await this.waitForHuman(sender, 'Secret', (context) => this.daemon.getSecrets(ids, context, signal));
     } catch (err) {
-      if (err instanceof SdError && (err.code === 'Denied' || err.code === 'Timeout')) this.grants.deny(sender, ids);
+      if (err instanceof SdError && err.code !== 'Cancelled') this.grants.deny(sender, ids, err.code);
       throw err;
     }
     const out = new Map<string, DaemonSecret>();
@@ -314,7 +314,8 @@ export class SecretService {
         out.set(path, { secret: Buffer.from(resolved.item.secret), contentType: resolved.item.contentType });
         continue;
       }
-      if (this.grants.isDenied(sender, resolved.record.id)) throw new SdError('Denied');
+      const refused = this.grants.takeRefusal(sender, resolved.record.id);
+      if (refused) throw new SdError(refused);
       needed.set(resolved.record.id, path);
     }
     if (needed.size > 0) {
@@ -443,9 +444,17 @@ export class SecretService {
     const prompt = this.prompts.create(sender, {
       emptyResult: emptyPaths(),
       run: async (signal) => {
-        const fetched = await this.fetchSecrets(sender, [...needed.keys()], signal);
-        for (const s of fetched.values()) s.secret.fill(0);
-        return new Variant('ao', [...needed].filter(([id]) => fetched.has(id)).map(([, path]) => path));
+        try {
+          const fetched = await this.fetchSecrets(sender, [...needed.keys()], signal);
+          for (const s of fetched.values()) s.secret.fill(0);
+          return new Variant('ao', [...needed].filter(([id]) => fetched.has(id)).map(([, path]) => path));
+        } catch (err) {
+          if (!(err instanceof SdError) || err.code === 'Cancelled') throw err;
+          // Completed cannot carry an error, and a dismissed prompt leaves libsecret and keyring
+          // with nothing to say. So report the items as done: the client's next read gets the
+          // refusal (Denied, Timeout, NoConsole, ...) as a D-Bus error it shows to its user.
+          return new Variant('ao', [...needed.values()]);
+        }
       },
     });
     return [unlocked, prompt];

@@ -145,7 +145,7 @@ print(json.dumps(out))
     });
   });
 
-  it('deny: unlock reports dismissed and the read fails with Denied; a raw read fails with Denied', async () => {
+  it('deny: the read after unlock fails with Denied; a raw read fails with Denied', async () => {
     await py(`${PRELUDE}
 secretstorage.get_default_collection(bus).create_item('deny-me', {'app': 'deny'}, b'never')
 `);
@@ -168,7 +168,7 @@ except Exception as e:
 print(json.dumps(out))
 `);
     await stop();
-    expect(JSON.parse(r.stdout.toString())).toEqual({ dismissed: true, error: 'net.mowaka.SecretsDispatcher1.Error.Denied' });
+    expect(JSON.parse(r.stdout.toString())).toEqual({ dismissed: false, error: 'net.mowaka.SecretsDispatcher1.Error.Denied' });
     expect(JSON.parse(raw.stdout.toString())).toEqual({ error: 'net.mowaka.SecretsDispatcher1.Error.Denied' });
   });
 

@@ -56,12 +56,13 @@ describe('secret-tool through the agent', () => {
     expect(result.stdout.toString()).toBe('ghp_secret_1');
   });
 
-  it('a denied lookup prints no secret and exits non-zero, without hanging', async () => {
+  it('a denied lookup says so, prints no secret and exits non-zero, without hanging', async () => {
     const lookup = startClient('secret-tool', ['lookup', 'service', 'github'], h.env);
     await approveNext('deny');
     const result = await lookup.done;
     expect(result.stdout.length).toBe(0);
     expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/denied on the console/);
   });
 
   it('round-trips binary secrets, and looks up a 1 MiB secret', async () => {
