@@ -91,6 +91,17 @@ describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/user
     expect(snapshot(root.dir)).toEqual(before);
   });
 
+  it('refuses root as the desktop user, a missing user, and running without root, each with advice', () => {
+    root = makeTestRoot();
+    const asRoot = spawnSync(process.execPath, [bin, '--prefix', root.dir], { encoding: 'utf8', env: { ...process.env, SUDO_USER: 'root' } });
+    expect([asRoot.status, asRoot.stderr]).toEqual([64, expect.stringMatching(/^sd-provision: the desktop user must not be root .*Run `sudo sd-provision` from your own account, or pass --user NAME\.\n$/)]);
+    const nobody = runCli(['--prefix', root.dir]);
+    expect([nobody.code, nobody.stderr]).toEqual([64, "sd-provision: which desktop user? Run it with sudo from that user's session, or pass --user NAME.\n"]);
+    const unprivileged = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, '--user', 'alice', '--prefix', root.dir], { encoding: 'utf8' });
+    expect([unprivileged.status, unprivileged.stderr]).toEqual([1, 'sd-provision: needs root to create users and write /etc. Run: sudo sd-provision (or --dry-run to see the plan).\n']);
+    expect(runCli(['--help']).stdout).toMatch(/^Usage: sd-provision \[--user NAME\]/);
+  });
+
   it('--dry-run prints the plan and changes nothing', () => {
     root = makeTestRoot();
     const before = snapshot(root.dir);
