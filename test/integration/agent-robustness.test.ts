@@ -217,3 +217,58 @@ describe('name ownership', () => {
     }
   });
 });
+
+describe('signals and per-client locking', () => {
+  it('collection and item changes are signalled, with PropertiesChanged for Collections and Items', async () => {
+    const seen: string[] = [];
+    client.onSignal((s) => seen.push(`${s.interface.split('.').pop()}.${s.member}`));
+    await client.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch', signature: 's', body: ["type='signal',sender='org.freedesktop.secrets'"] });
+    let approving = true;
+    const approver = (async () => {
+      while (approving) {
+        const req = await h.daemon.console.waitForPending(() => true, 300).catch(() => null);
+        if (req) await h.daemon.console.decide(req.id, 'once');
+      }
+    })();
+    const r = await runClient('/usr/bin/python3', ['-c', `
+import secretstorage
+bus = secretstorage.dbus_init()
+col = secretstorage.create_collection(bus, 'Signals', alias='')
+item = col.create_item('s', {'sig': '1'}, b'x')
+item.delete()
+col.delete()
+`], h.env);
+    approving = false;
+    await approver;
+    expect(r.stderr).toBe('');
+    await new Promise((res) => setTimeout(res, 300));
+    for (const s of ['Service.CollectionCreated', 'Properties.PropertiesChanged', 'Collection.ItemCreated', 'Collection.ItemDeleted', 'Service.CollectionDeleted']) {
+      expect(seen).toContain(s);
+    }
+  });
+
+  it('Lock makes an approved item locked again for that client only', async () => {
+    await runClient('secret-tool', ['store', '--label=lockme', 'test', 'lock'], h.env, 'l');
+    const session = await openPlain(client);
+    const [, locked] = await client.call({ ...SS, member: 'SearchItems', signature: 'a{ss}', body: [{ test: 'lock' }] });
+    const item = locked[0] as string;
+    const [, prompt] = await client.call({ ...SS, member: 'Unlock', signature: 'ao', body: [[item]] });
+    await client.call({ destination: SS.destination, path: prompt, interface: 'org.freedesktop.Secret.Prompt', member: 'Prompt', signature: 's', body: [''] });
+    const req = await h.daemon.console.waitForPending(() => true, 20_000);
+    await h.daemon.console.decide(req.id, 'once');
+    const until = Date.now() + 10_000;
+    let unlocked: string[] = [];
+    while (Date.now() < until && !unlocked.includes(item)) {
+      [unlocked] = await client.call({ ...SS, member: 'SearchItems', signature: 'a{ss}', body: [{ test: 'lock' }] });
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(unlocked).toContain(item);
+    await openPlain(other);
+    const [otherUnlocked] = await other.call({ ...SS, member: 'SearchItems', signature: 'a{ss}', body: [{ test: 'lock' }] });
+    expect(otherUnlocked).not.toContain(item);
+    await client.call({ ...SS, member: 'Lock', signature: 'ao', body: [[item]] });
+    const [afterLock] = await client.call({ ...SS, member: 'SearchItems', signature: 'a{ss}', body: [{ test: 'lock' }] });
+    expect(afterLock).not.toContain(item);
+    expect(session).toMatch(/session/);
+  });
+});
