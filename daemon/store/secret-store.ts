@@ -21,7 +21,7 @@ import {
 import type { KdfParams } from './kdf.js';
 import { asAlias, asCollection, asItem, asKey, type ItemPayload } from './records.js';
 import { newRecoveryCode, parseRecoveryCode } from './recovery-code.js';
-import { DIGEST_BYTES, rowMac, xorInto, type Cell } from './row-digest.js';
+import { DIGEST_BYTES, keyedSum, rowHash, xorInto, type Cell } from './row-digest.js';
 import { createSchema, DIGESTED_TABLES, isEmptyDatabase, TABLES, verifySchema, type TableName } from './schema.js';
 import { encodeParts, mac, open, sameBytes, seal, sha256, subkey, wipe } from './seal.js';
 import { CORRUPT_ADVICE, translateStoreError } from './sqlite-errors.js';
@@ -83,7 +83,7 @@ class Writer {
 
   insert(table: TableName, cells: Row): void {
     this.store.statement(`insert:${table}`).run(...cells);
-    xorInto(this.digest, rowMac(this.rowKey, table, cells));
+    xorInto(this.digest, keyedSum(this.rowKey, rowHash(table, cells)));
   }
 
   /** Removes the row with this primary key; false when there is none. */
@@ -91,7 +91,7 @@ class Writer {
     const row = this.store.statement(`get:${table}`).raw(true).get(...key) as Row | undefined;
     if (!row) return false;
     this.store.statement(`delete:${table}`).run(...key);
-    xorInto(this.digest, rowMac(this.rowKey, table, row));
+    xorInto(this.digest, keyedSum(this.rowKey, rowHash(table, row)));
     return true;
   }
 }
@@ -138,6 +138,8 @@ class SecretStore implements SecretStoreApi {
   private penaltyPending = false;
   /** Bumped by lock(): an unlock that finishes after a lock() it raced with does not count. */
   private lockGeneration = 0;
+  /** Counts committed writes, so unlock knows whether rows hashed before the key was ready are still current. */
+  private writeCount = 0;
   private credentialQueue: Promise<unknown> = Promise.resolve();
   private readonly statements = new Map<string, Database.Statement>();
   private readonly failureDelayMs: (failures: number) => number;
@@ -150,7 +152,9 @@ class SecretStore implements SecretStoreApi {
   ) {
     this.failureDelayMs = options.failureDelayMs ?? defaultFailureDelayMs;
     this.now = options.now ?? Date.now;
-    this.kdf = { memoryKiB: options.argon2MemoryKiB, iterations: options.argon2Iterations, parallelism: 1 };
+    // Four lanes as in RFC 9106's second recommended setting (64 MiB, t=3, p=4): same work for a
+    // guesser, less waiting for the person on a multi-core machine.
+    this.kdf = { memoryKiB: options.argon2MemoryKiB, iterations: options.argon2Iterations, parallelism: 4 };
     this.prepareStatements();
     this.hasHeader = this.readHeader() !== null;
   }
@@ -271,6 +275,7 @@ class SecretStore implements SecretStoreApi {
       return r;
     })();
     this.digest = next;
+    this.writeCount += 1;
     return result;
   }
 
@@ -339,12 +344,20 @@ class SecretStore implements SecretStoreApi {
       throw new SdError('StoreCorrupt', `The store header failed its integrity check. ${CORRUPT_ADVICE}`);
   }
 
-  /** Recomputes the digest over every row; throws StoreCorrupt unless it matches the stored one. */
-  private verifyRows(keys: UnlockedKeys): Buffer {
-    const digest = Buffer.alloc(DIGEST_BYTES);
+  /** SHA-256 of every row, packed; needs no key, so it can run while Argon2 does. */
+  private hashAllRows(): { hashes: Buffer; writes: number } {
+    const parts: Buffer[] = [];
     for (const table of DIGESTED_TABLES) {
-      for (const row of this.statement(`scan:${table}`).raw(true).iterate() as IterableIterator<Row>) xorInto(digest, rowMac(keys.row, table, row));
+      for (const row of this.statement(`scan:${table}`).raw(true).iterate() as IterableIterator<Row>) parts.push(rowHash(table, row));
     }
+    return { hashes: Buffer.concat(parts), writes: this.writeCount };
+  }
+
+  /** Throws StoreCorrupt unless the rows match the stored digest; returns the digest. */
+  private verifyRows(keys: UnlockedKeys, rows: { hashes: Buffer; writes: number }): Buffer {
+    // A write between hashing and now (only possible when unlock is called while unlocked) makes the hashes stale.
+    const current = rows.writes === this.writeCount ? rows : this.hashAllRows();
+    const digest = keyedSum(keys.row, current.hashes);
     const stored = this.metaValue('digest');
     if (!stored || !sameBytes(digest, stored))
       throw new SdError('StoreCorrupt', `Rows of the store were damaged, removed or added outside secrets-dispatcher. ${CORRUPT_ADVICE}`);
@@ -352,12 +365,12 @@ class SecretStore implements SecretStoreApi {
   }
 
   /** Derives the keys and checks the header MAC and every row; the caller's dataKey is wiped. */
-  private admit(dataKey: Buffer, headerBytes: Buffer): { keys: UnlockedKeys; digest: Buffer } {
+  private admit(dataKey: Buffer, headerBytes: Buffer, rows: { hashes: Buffer; writes: number }): { keys: UnlockedKeys; digest: Buffer } {
     const keys = deriveKeys(dataKey);
     wipe(dataKey);
     try {
       this.verifyHeaderMac(headerBytes, keys);
-      return { keys, digest: this.verifyRows(keys) };
+      return { keys, digest: this.verifyRows(keys, rows) };
     } catch (err) {
       wipeKeys(keys);
       throw err;
@@ -409,13 +422,21 @@ class SecretStore implements SecretStoreApi {
       this.requireInitialized();
       checkPassphrase(passphrase);
       const { header, bytes } = this.readHeader()!;
-      const dataKey = await unwrapWithPassphrase(header, passphrase);
+      const deriving = unwrapWithPassphrase(header, passphrase);
+      let rows: { hashes: Buffer; writes: number };
+      try {
+        rows = this.hashAllRows();
+      } catch (err) {
+        wipe(await deriving.catch(() => null));
+        throw err;
+      }
+      const dataKey = await deriving;
       if (!dataKey) return this.failed('WrongPassphrase');
       if (generation !== this.lockGeneration || !this.db.open) {
         wipe(dataKey);
         throw new SdError('StoreLocked', 'The store was locked while the unlock was in progress.');
       }
-      const { keys, digest } = this.admit(dataKey, bytes);
+      const { keys, digest } = this.admit(dataKey, bytes, rows);
       this.setUnlocked(keys, digest);
     });
   }
