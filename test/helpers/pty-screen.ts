@@ -65,10 +65,16 @@ export function spawnPty(command: string, args: string[], options: PtyScreenOpti
   const lines = () => {
     const buf = term.buffer.active;
     const out: string[] = [];
-    for (let i = 0; i < term.rows; i++) out.push(buf.getLine(buf.viewportY + i)?.translateToString(true) ?? '');
+    for (let i = 0; i < term.rows; i++) out.push((buf.getLine(buf.viewportY + i)?.translateToString(true) ?? '').trimEnd());
     return out;
   };
 
+  // Screen checks run when xterm has parsed new output (and every 50 ms), not in a busy loop: the
+  // test process shares two cores with the programs it measures.
+  const parsedWaiters = new Set<() => void>();
+  term.onWriteParsed(() => {
+    for (const wake of parsedWaiters) wake();
+  });
   const waitFor = async (predicate: (l: string[]) => boolean, what: string, timeoutMs = 10_000) => {
     const start = performance.now();
     for (;;) {
@@ -76,7 +82,15 @@ export function spawnPty(command: string, args: string[], options: PtyScreenOpti
       if (performance.now() - start > timeoutMs) {
         throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; screen:\n${lines().join('\n')}`);
       }
-      await new Promise((r) => setTimeout(r, 2));
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          parsedWaiters.delete(wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, 50);
+        parsedWaiters.add(wake);
+      });
     }
   };
 
