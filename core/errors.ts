@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   BadBundle: 'The bundle is damaged or was not made by secrets-dispatcher export.',
   BadPayload: 'The payload to sign is not a commit, tag or push certificate.',
   NoSuchKey: 'No signing key matches.',
+  NotRemembered: 'No remembered decision covers this request.',
   Unavailable: 'The companion daemon is not reachable. Is it running? Run `sd-provision --check`.',
   Config: 'The configuration is not valid.',
   Internal: 'Internal error; see the daemon log.',

@@ -25,6 +25,11 @@ export interface ApprovalInput {
   key?: KeyDetails;
   /** null/undefined: this request can only be approved once. */
   remember?: RememberSpec | null;
+  /**
+   * Answer only from a remembered decision: otherwise reject with NotRemembered and queue nothing.
+   * sd-gpg probes this way first, so a remembered signature skips computing what only a human reads.
+   */
+  onlyIfRemembered?: boolean;
 }
 
 export interface ApprovalOutcome {

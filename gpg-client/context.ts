@@ -57,7 +57,8 @@ async function findRepository(): Promise<{ top: string; gitDir: string } | null>
   }
 }
 
-async function repositoryFacts(): Promise<Record<string, string>> {
+/** The repository path and branch: file reads only, no process (unless GIT_DIR is set). */
+export async function repositoryFacts(): Promise<Record<string, string>> {
   const found = await findRepository();
   if (!found) return {};
   const facts: Record<string, string> = { repository: found.top };
@@ -104,11 +105,16 @@ async function changedFiles(tree: string, parent: string | null): Promise<Record
   return facts;
 }
 
+/** The changed files of a commit payload (one `git diff-tree`); empty for tags and push certificates. */
+export function filesFacts(payload: Buffer): Promise<Record<string, string>> {
+  const commit = commitTreeAndParent(payload);
+  return commit ? changedFiles(commit.tree, commit.parent) : Promise.resolve({});
+}
+
 /** Everything sd-gpg claims about the payload; empty outside a repository. Never throws. */
 export async function gatherContext(payload: Buffer): Promise<Record<string, string>> {
-  const commit = commitTreeAndParent(payload);
   // The git child starts first and runs while the repository is found.
-  const files = commit ? changedFiles(commit.tree, commit.parent) : Promise.resolve({});
+  const files = filesFacts(payload);
   const [repo, fileFacts] = await Promise.all([repositoryFacts(), files]);
   return { ...repo, ...fileFacts };
 }

@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, fstatSync, openSync, read, readlinkSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parseGpgArgs, type SignRequest } from './args.js';
-import { gatherContext } from './context.js';
+import { commitTreeAndParent, filesFacts, repositoryFacts } from './context.js';
 import { LeanBus, LeanBusError, LeanBusUnavailable, type OutVariant } from './lean-bus.js';
 
 // Spelled out rather than imported from core/: core/errors.js and core/limits.js are tiny, but each
@@ -212,7 +212,7 @@ async function sign(request: SignRequest): Promise<number> {
     connecting.then((bus) => bus.close(), () => undefined);
     return SD_GPG_EXIT.refused;
   }
-  const contextPromise = gatherContext(payload);
+  const repositoryPromise = repositoryFacts();
 
   return new Promise<number>((resolve) => {
     let timer: NodeJS.Timeout | undefined;
@@ -243,10 +243,24 @@ async function sign(request: SignRequest): Promise<number> {
         const seconds = (status as Record<string, unknown>)?.RequestTimeoutSeconds;
         if (typeof seconds === 'number' && seconds > 0 && !state.settled) armTimer(seconds);
       }, () => undefined);
-      const context = await contextPromise;
-      const [armored, info] = await bus.call({
+      const repository = await repositoryPromise;
+      const signWith = (context: Record<string, string>) => bus.call({
         ...target, member: 'Sign', signature: 'aysa{sv}', body: [payload, request.keySpec, variants(context)],
-      }) as [string, Record<string, unknown>];
+      }) as Promise<[string, Record<string, unknown>]>;
+      // The changed files cost a git process and only a human reads them: ask first whether a
+      // remembered decision covers this commit (a rebase re-signing many), and list them only if not.
+      let reply: [string, Record<string, unknown>];
+      if (commitTreeAndParent(payload)) {
+        try {
+          reply = await signWith({ ...repository, rememberedOnly: '1' });
+        } catch (err) {
+          if (!(err instanceof LeanBusError) || err.errorName !== `${ERROR_PREFIX}NotRemembered`) throw err;
+          reply = await signWith({ ...repository, ...(await filesFacts(payload)) });
+        }
+      } else {
+        reply = await signWith(repository);
+      }
+      const [armored, info] = reply;
       if (state.settled) return;
       emitResult(request, armored, info);
       finish(SD_GPG_EXIT.signed, '');

@@ -68,6 +68,7 @@ export class ApprovalQueue implements ApprovalGate {
         return { decision: 'remembered' };
       }
     }
+    if (input.onlyIfRemembered) throw new SdError('NotRemembered');
     if (!this.opts.consoles.connected) refuse('NoConsole');
     let mine = 0;
     for (const e of this.pending.values()) if (e.owner === ownerBusName) mine++;

@@ -16,6 +16,8 @@ export const CLAIM_KEYS = {
   filesTree: 'filesTree',
   /** Files left out of `files` to stay under the context size limit. */
   filesOmitted: 'filesOmitted',
+  /** "1": sign only under a remembered decision, else fail with NotRemembered (sd-gpg's first try). */
+  rememberedOnly: 'rememberedOnly',
 } as const;
 
 const MAX_FILES = 2000;

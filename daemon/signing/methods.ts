@@ -95,6 +95,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const outcome = await approvals.request({
       kind: 'sign',
       requester,
+      onlyIfRemembered: requester.claimed[CLAIM_KEYS.rememberedOnly] === '1',
       summary: `Sign ${describePayload(parsed)}${where} with key ${key.keyId}`,
       sign,
       remember: signRememberSpec(services, requester, reported.repository, key),

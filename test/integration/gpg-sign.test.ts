@@ -220,6 +220,15 @@ describe('git signing through sd-gpg', () => {
     expect(await call).toBe('net.mowaka.SecretsDispatcher1.Error.Denied');
   });
 
+  it('remembered_only_probe_queues_nothing_when_no_decision_covers_it', async () => {
+    const payload = Buffer.from(`tree ${repo.git(['rev-parse', 'HEAD^{tree}']).trim()}\nauthor A <a@example.org> 1 +0000\ncommitter A <a@example.org> 1 +0000\n\nprobe\n`);
+    const client = await harness.client();
+    const err = await client.call({ member: 'Sign', signature: 'aysa{sv}', body: [payload, edFpr, { repository: new Variant('s', repo.dir), rememberedOnly: new Variant('s', '1') }] })
+      .then(() => null, (e: { dbusName?: string }) => e.dbusName);
+    expect(err).toBe('net.mowaka.SecretsDispatcher1.Error.NotRemembered');
+    expect(await harness.console.listPending()).toEqual([]);
+  });
+
   it('not_a_commit_is_refused_with_BadPayload_before_asking', async () => {
     const running = start(SD_GPG, ['--status-fd=2', '-bsau', edFpr], { cwd: repo.dir, env: repo.env, input: 'please sign this\n' });
     const result = await running.done;
