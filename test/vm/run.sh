@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# `npm run test:vm`: the whole deployment in a real Debian 12 VM (docs/VM-TEST.md).
+# Builds or reuses the cached image (test/vm/image.sh), puts this checkout (with dist/ and
+# node_modules/) on a second, read-only disk, boots the guest under qemu in software emulation and
+# lets test/vm/guest.sh run the scenarios inside it: provision, a real tty1 login, approvals typed on
+# VT8 with the qemu monitor's `sendkey`, a signed commit, logout, uninstall. This script only types
+# the keys the guest asks for, prints one PASS/FAIL line per check and `N passed, N failed`, and
+# exits non-zero on any FAIL. Every wait has a deadline; the VM is killed by PID at the end, always.
+#
+# Usage: test/vm/run.sh [--rebuild-image] [--no-build]     (root)
+# Env:   SDVM_CACHE (default test/vm/cache), SDVM_TIMEOUT (whole run in the VM, default 2400 s), SDVM_VERBOSE=1 (print the guest's log)
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+CACHE="${SDVM_CACHE:-$HERE/cache}"
+RUN="$CACHE/run"
+TIMEOUT="${SDVM_TIMEOUT:-2400}"
+CHECKS=(
+  login-starts-companion lookup-waits-shows-exe sendkey-approves-secret provision-check
+  git-commit-signed other-user-refused console-kill9-recovers logout-stops-companion uninstall-no-trace
+)
+
+rebuild_image=0
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --rebuild-image) rebuild_image=1 ;;
+    --no-build) build=0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "test:vm: unknown option $arg (see --help)" >&2; exit 64 ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "test:vm: needs root (debootstrap, chroot, mkfs of a root-owned tree)" >&2; exit 1; }
+
+start=$(date +%s)
+stamp() { printf '[%4ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+# --- host tools, installed from Debian only when missing ---------------------------------------
+missing=()
+for pair in debootstrap:debootstrap qemu-system-x86_64:qemu-system-x86 mkfs.ext4:e2fsprogs socat:socat; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  stamp "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 600 apt-get update -qq
+  timeout 900 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- the project, built, and the image ---------------------------------------------------------
+if [ "$build" -eq 1 ]; then
+  stamp "npm run build"
+  (cd "$REPO" && npm run -s build) || { echo "test:vm: npm run build failed" >&2; exit 1; }
+fi
+[ -f "$REPO/dist/provision/main.js" ] || { echo "test:vm: dist/ is missing; run npm run build" >&2; exit 1; }
+stamp "image"
+"$HERE/image.sh" $([ "$rebuild_image" -eq 1 ] && echo --rebuild)
+
+stamp "project disk"
+rm -rf "$RUN"
+mkdir -p "$RUN/stage/test"
+# Hard links: a snapshot of the checkout without copying 250 MB; mkfs.ext4 -d keeps owners (root).
+for entry in "$REPO"/* "$REPO"/.gitignore; do
+  case "$(basename "$entry")" in test|.git|.cache) continue ;; esac
+  cp -al "$entry" "$RUN/stage/"
+done
+for entry in "$REPO"/test/*; do
+  [ "$(basename "$entry")" = vm ] && continue
+  cp -al "$entry" "$RUN/stage/test/"
+done
+mkdir -p "$RUN/stage/test/vm"
+cp -a "$HERE"/*.sh "$RUN/stage/test/vm/"
+mkfs.ext4 -q -F -L sdproject -d "$RUN/stage" "$RUN/project.img" 1G
+rm -rf "$RUN/stage"
+
+# --- boot and serve the guest's key presses --------------------------------------------------
+qemu=""
+tailer=""
+cleanup() {
+  [ -n "$tailer" ] && kill "$tailer" 2>/dev/null || true
+  if [ -n "$qemu" ] && kill -0 "$qemu" 2>/dev/null; then
+    kill "$qemu" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$qemu" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$qemu" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+: >"$RUN/proto.log"
+stamp "boot (qemu, software emulation)"
+# -snapshot: the cached image is never written; -nic none: the guest needs no network.
+qemu-system-x86_64 -machine q35 -m 2048 -smp 2 -display none -vga std -nic none -no-reboot -snapshot \
+  -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initrd.img" \
+  -append "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=0 loglevel=3" \
+  -drive "file=$CACHE/disk.raw,format=raw,if=virtio" \
+  -drive "file=$RUN/project.img,format=raw,if=virtio,readonly=on" \
+  -serial "file:$RUN/console.log" -serial "file:$RUN/proto.log" \
+  -monitor "unix:$RUN/monitor.sock,server,nowait" >"$RUN/qemu.log" 2>&1 &
+qemu=$!
+
+sendkey() {
+  printf 'sendkey %s\n' "$1" | timeout 10 socat - "UNIX-CONNECT:$RUN/monitor.sock" >/dev/null 2>&1 \
+    || echo "test:vm: sendkey $1 failed" >&2
+  sleep 0.15
+}
+
+declare -A result=()
+exec {proto}< <(exec tail -n +1 -F "$RUN/proto.log" 2>/dev/null)
+tailer=$!
+deadline=$(( $(date +%s) + TIMEOUT ))
+ended=0
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  if ! IFS= read -r -t 5 -u "$proto" line; then
+    kill -0 "$qemu" 2>/dev/null || break
+    continue
+  fi
+  line=${line%$'\r'}
+  case "$line" in
+    "SDVM KEYS "*) for k in ${line#SDVM KEYS }; do sendkey "$k"; done ;;
+    "SDVM PASS "*|"SDVM FAIL "*)
+      verdict=${line:5:4}; rest=${line:10}; name=${rest%% *}
+      result[$name]=$verdict
+      stamp "$verdict $rest" ;;
+    "SDVM LOG "*) [ "${SDVM_VERBOSE:-0}" = 1 ] && stamp "  ${line:9}" ;;
+    "SDVM END") ended=1; break ;;
+  esac
+done
+[ "$ended" -eq 1 ] || stamp "the guest did not finish (deadline ${TIMEOUT} s or qemu exited); logs: $RUN/"
+# The guest powers itself off after END; give it a moment, then the trap kills qemu regardless.
+for _ in $(seq 1 20); do kill -0 "$qemu" 2>/dev/null || break; sleep 0.5; done
+
+passed=0
+failed=0
+for name in "${CHECKS[@]}"; do
+  case "${result[$name]:-}" in
+    PASS) passed=$((passed + 1)) ;;
+    FAIL) failed=$((failed + 1)) ;;
+    *) failed=$((failed + 1)); echo "FAIL $name (not reached)" ;;
+  esac
+done
+for name in "${!result[@]}"; do
+  [[ " ${CHECKS[*]} " == *" $name "* ]] || { [ "${result[$name]}" = FAIL ] && failed=$((failed + 1)); }
+done
+if [ "$failed" -gt 0 ]; then
+  echo "--- guest log ($RUN/proto.log) ---"
+  grep -a '^SDVM LOG' "$RUN/proto.log" | cut -c10- | tail -80
+fi
+stamp "total"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
