@@ -35,13 +35,18 @@ const skip = (component: string, detail: string): CheckResult => ({ component, s
 export function checkPackage(packageRoot: string): CheckResult {
   for (let dir = packageRoot; ; dir = dirname(dir)) {
     const st = statSync(dir);
-    if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    // A sticky world-writable parent (/tmp) is fine: others cannot rename or replace root's entries.
+    const writable = (st.mode & 0o022) !== 0 && !(dir !== packageRoot && (st.mode & 0o1000) !== 0);
+    if (st.uid !== 0 || writable) {
       return fail('package', `${dir} is ${st.uid !== 0 ? `owned by UID ${st.uid}` : `writable by group or others (${octal(st.mode & 0o7777)})`}: whoever can write it can change the code the companion runs`,
         `chown -R root:root ${packageRoot} && chmod -R go-w ${packageRoot}  (or install under /opt)`);
     }
+    if ((st.mode & 0o001) === 0) {
+      return fail('package', `${dir} is not searchable by others (${octal(st.mode & 0o7777)}): the companion cannot load the code`, `chmod o+rx ${dir}  (or install under /opt)`);
+    }
     if (dir === '/') break;
   }
-  return pass('package', `${packageRoot} and its parents are root-owned and not writable by others`);
+  return pass('package', `${packageRoot} and its parents are root-owned, not writable and reachable by others`);
 }
 
 export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {

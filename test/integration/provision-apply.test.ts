@@ -213,6 +213,11 @@ describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/user
     mkdirSync(unsafe, { mode: 0o777 });
     chmodSync(unsafe, 0o777);
     expect(checkPackage(unsafe)).toMatchObject({ status: 'FAIL', fix: expect.stringMatching(/^chown -R root:root .*pkg && chmod -R go-w /) });
+    chmodSync(unsafe, 0o750);
+    expect(checkPackage(unsafe)).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('the companion cannot load the code'), fix: `chmod o+rx ${unsafe}  (or install under /opt)` });
+    chmodSync(unsafe, 0o755);
+    chmodSync(root.dir, 0o755);
+    expect(checkPackage(unsafe)).toMatchObject({ status: 'PASS' });
   });
 
   it('refuses a symlink planted in the desktop user\'s home instead of writing through it as root', () => {
