@@ -3,7 +3,7 @@
 // every other gpg command line runs the real gpg unchanged. Start-up cost is paid on every signed
 // commit, so this loads only node:net, node:fs, node:child_process and our own small modules.
 import { execFileSync, spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, fstatSync, openSync, read, readlinkSync, realpathSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, readlinkSync, readSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parseGpgArgs, type SignRequest } from './args.js';
 import { commitTreeAndParent, filesFacts, repositoryFacts } from './context.js';
@@ -117,36 +117,28 @@ function runRealGpg(args: string[], self: string[]): Promise<number> {
   });
 }
 
-function readStdin(limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const next = () => {
-      const buf = Buffer.allocUnsafe(64 * 1024);
-      read(0, buf, 0, buf.length, null, (err, n) => {
-        if (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-            setTimeout(next, 5);
-            return;
-          }
-          reject(err);
-          return;
-        }
-        if (n === 0) {
-          resolve(Buffer.concat(chunks, total));
-          return;
-        }
-        total += n;
-        if (total > limit) {
-          reject(new Error(`the data to sign is larger than ${limit} bytes`));
-          return;
-        }
-        chunks.push(buf.subarray(0, n));
-        next();
-      });
-    };
-    next();
-  });
+/**
+ * The payload, read synchronously: the async fs.read would start libuv's thread pool, which costs
+ * more CPU than the whole read. A non-blocking stdin (EAGAIN) is waited for politely.
+ */
+async function readStdin(limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      await new Promise((r) => setTimeout(r, 5));
+      continue;
+    }
+    if (n === 0) return Buffer.concat(chunks, total);
+    total += n;
+    if (total > limit) throw new Error(`the data to sign is larger than ${limit} bytes`);
+    chunks.push(buf.subarray(0, n));
+  }
 }
 
 /** Binary OpenPGP from armor, for callers that did not pass --armor (git always does). */
