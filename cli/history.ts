@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { AUDIT_DB_FILE, AUDIT_SELECT_NEWEST, historyEntryFromRow, type AuditDbRow } from '../core/audit.js';
+import { AUDIT_DB_FILE, AUDIT_SELECT_CHAIN_ORDER, AUDIT_SELECT_NEWEST, historyEntryFromRow, verifyChain, type AuditDbRow } from '../core/audit.js';
 import { parseCommandLine } from '../core/command-line.js';
 import { DEFAULT_CONFIG_PATH, parseConfigText } from '../core/config.js';
 import { EXIT } from '../core/errors.js';
@@ -11,7 +11,7 @@ import { LIMITS } from '../core/limits.js';
 import { inertText } from '../core/untrusted-text.js';
 import type { HistoryEntry } from '../core/wire.js';
 
-interface HistoryArgs { json?: boolean; stateDir?: string; config?: string; limit: number }
+interface HistoryArgs { json?: boolean; verify?: boolean; stateDir?: string; config?: string; limit: number }
 
 const USAGE = `$0 [options]
 
@@ -42,6 +42,7 @@ export async function main(args: string[]): Promise<number> {
     usage: USAGE,
     options: {
       json: { type: 'boolean', describe: 'print HistoryEntry JSON (one array) instead of text' },
+      verify: { type: 'boolean', describe: 'check the hash chain over every row instead of printing; exit 1 if a row was changed, added or removed' },
       'state-dir': { type: 'string', describe: 'the daemon\'s state directory (default: stateDir from the config file)' },
       config: { type: 'string', describe: `config file to take stateDir from (default ${DEFAULT_CONFIG_PATH})` },
       limit: { type: 'number', default: 100, describe: `how many rows, newest first (max ${LIMITS.historyRows})` },
@@ -72,15 +73,22 @@ export async function main(args: string[]): Promise<number> {
   const uid = process.getuid?.() ?? -1;
   if (uid !== 0 && uid !== owner) return fail(refusal);
   let rows: HistoryEntry[];
+  let verdict: ReturnType<typeof verifyChain> | null = null;
   try {
     const db = new Database(dbPath, { readonly: true, fileMustExist: true });
     try {
+      if (argv.verify) verdict = verifyChain(db.prepare(AUDIT_SELECT_CHAIN_ORDER).iterate() as Iterable<AuditDbRow & { seq: number }>);
       rows = (db.prepare(AUDIT_SELECT_NEWEST).all(Math.min(argv.limit, LIMITS.historyRows)) as AuditDbRow[]).map(historyEntryFromRow);
     } finally {
       db.close();
     }
   } catch (err) {
     return fail(`cannot read ${dbPath}: ${(err as Error).message}`);
+  }
+  if (verdict) {
+    if (verdict.brokenAt !== null) return fail(`the audit log was tampered with: row ${verdict.brokenAt} does not match the hash chain (${verdict.checked} rows before it are intact)`);
+    process.stdout.write(`The audit log is intact: ${verdict.checked} chained rows.\n`);
+    return EXIT.ok;
   }
   if (argv.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   else if (rows.length === 0) process.stdout.write('The audit log is empty.\n');

@@ -3,7 +3,7 @@
 // companion (and root) may read what was asked for.
 import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { AUDIT_SCHEMA, AUDIT_SELECT_NEWEST, historyEntryFromRow, type AuditDbRow } from '../../core/audit.js';
+import { AUDIT_SCHEMA, AUDIT_SELECT_NEWEST, chainHash, CHAIN_GENESIS, historyEntryFromRow, type AuditDbRow } from '../../core/audit.js';
 import { LIMITS } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
 import type { HistoryEntry } from '../../core/wire.js';
@@ -14,6 +14,7 @@ type AuditRecord = Parameters<AuditSink['record']>[0];
 export class AuditLog implements AuditSink {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
+  private lastChain: Buffer;
 
   constructor(path: string, private readonly logger: Logger) {
     // Create with 0600 before SQLite opens it, so there is no moment with a wider mode.
@@ -22,17 +23,25 @@ export class AuditLog implements AuditSink {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(AUDIT_SCHEMA);
-    this.insert = this.db.prepare(`INSERT INTO audit (request_id, kind, requester_uid, requester_pid, requester_exe, target, outcome, scope, detail, created_at, decided_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const columns = (this.db.prepare('PRAGMA table_info(audit)').all() as { name: string }[]).map((c) => c.name);
+    if (!columns.includes('chain')) this.db.exec('ALTER TABLE audit ADD COLUMN chain BLOB');
+    const last = this.db.prepare('SELECT chain FROM audit WHERE chain IS NOT NULL ORDER BY seq DESC LIMIT 1').get() as { chain: Buffer } | undefined;
+    this.lastChain = last?.chain ?? CHAIN_GENESIS;
+    this.insert = this.db.prepare(`INSERT INTO audit (request_id, kind, requester_uid, requester_pid, requester_exe, target, outcome, scope, detail, created_at, decided_at, chain)
+      VALUES (@request_id, @kind, @requester_uid, @requester_pid, @requester_exe, @target, @outcome, @scope, @detail, @created_at, @decided_at, @chain)`);
   }
 
   record(entry: AuditRecord): void {
+    const row: Omit<AuditDbRow, 'chain'> = {
+      request_id: entry.requestId, kind: entry.kind, requester_uid: entry.requester?.uid ?? null,
+      requester_pid: entry.requester?.process?.pid ?? null, requester_exe: entry.requester?.process?.exe ?? null,
+      target: entry.target, outcome: entry.outcome, scope: entry.scope ?? null, detail: entry.detail ?? null,
+      created_at: Math.round(entry.createdAt), decided_at: entry.decidedAt == null ? null : Math.round(entry.decidedAt),
+    };
     try {
-      this.insert.run(
-        entry.requestId, entry.kind, entry.requester?.uid ?? null, entry.requester?.process?.pid ?? null,
-        entry.requester?.process?.exe ?? null, entry.target, entry.outcome, entry.scope ?? null, entry.detail ?? null,
-        Math.round(entry.createdAt), entry.decidedAt == null ? null : Math.round(entry.decidedAt),
-      );
+      const chain = chainHash(this.lastChain, row);
+      this.insert.run({ ...row, chain });
+      this.lastChain = chain;
     } catch (err) {
       // Losing an audit row must be loud, but must not turn an answered request into a failure.
       this.logger.error('audit row could not be written', { error: (err as Error).message });

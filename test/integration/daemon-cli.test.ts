@@ -156,6 +156,9 @@ describe('a running daemon', () => {
     const text = await runCli(['history', '--state-dir', h.stateDir]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/secret\s+approved\s+uid \d+ pid \d+ .*'GitHub token'/);
+    const verify = await runCli(['history', '--verify', '--state-dir', h.stateDir]);
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/The audit log is intact: \d+ chained rows/);
     const auditPath = join(h.stateDir, AUDIT_DB_FILE);
     expect(statSync(auditPath).mode & 0o777).toBe(0o600);
     for (const file of [auditPath, `${auditPath}-wal`]) {
