@@ -346,11 +346,21 @@ class SecretStore implements SecretStoreApi {
 
   /** SHA-256 of every row, packed; needs no key, so it can run while Argon2 does. */
   private hashAllRows(): { hashes: Buffer; writes: number } {
-    const parts: Buffer[] = [];
+    // One growing buffer rather than a Buffer per row: a 10,000-item store has ~50,000 rows.
+    let hashes = Buffer.allocUnsafe(DIGEST_BYTES * 1024);
+    let used = 0;
     for (const table of DIGESTED_TABLES) {
-      for (const row of this.statement(`scan:${table}`).raw(true).iterate() as IterableIterator<Row>) parts.push(rowHash(table, row));
+      for (const row of this.statement(`scan:${table}`).raw(true).iterate() as IterableIterator<Row>) {
+        if (used === hashes.length) {
+          const bigger = Buffer.allocUnsafe(hashes.length * 2);
+          hashes.copy(bigger);
+          hashes = bigger;
+        }
+        rowHash(table, row).copy(hashes, used);
+        used += DIGEST_BYTES;
+      }
     }
-    return { hashes: Buffer.concat(parts), writes: this.writeCount };
+    return { hashes: hashes.subarray(0, used), writes: this.writeCount };
   }
 
   /** Throws StoreCorrupt unless the rows match the stored digest; returns the digest. */
