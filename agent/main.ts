@@ -113,5 +113,7 @@ export async function main(args: string[]): Promise<number> {
   notifier.close();
   daemon.close();
   disconnectBus(bus);
+  // A replaced agent must leave even if a client's half-open request still holds a socket.
+  setTimeout(() => process.exit(code), 3000).unref();
   return code;
 }

@@ -198,7 +198,8 @@ describe('name ownership', () => {
     const firstPid = h.agentPid();
     const replacement = spawn(process.execPath, [CLI, 'agent', '--replace'], { env: h.env, stdio: 'ignore' });
     try {
-      const until = Date.now() + 15_000;
+      // Generous: on a loaded 2-core machine a node process can take many seconds to start.
+      const until = Date.now() + 45_000;
       while (Date.now() < until) {
         try {
           process.kill(firstPid, 0);
@@ -215,7 +216,7 @@ describe('name ownership', () => {
       await new Promise((r) => replacement.once('exit', r));
       await h.startAgent();
     }
-  });
+  }, 90_000);
 });
 
 describe('signals and per-client locking', () => {
