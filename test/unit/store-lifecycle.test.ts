@@ -178,6 +178,17 @@ describe('unlock and lock', () => {
     expect(store.locked).toBe(false);
   });
 
+  test('unlock while already unlocked tolerates a write landing while the key is derived', async () => {
+    const { store } = await dir.created({ argon2MemoryKiB: 16 * 1024, argon2Iterations: 2 });
+    const unlocking = store.unlock(pw());
+    await new Promise((r) => setTimeout(r, 5));
+    const item = addItem(store, 'written during unlock');
+    await unlocking;
+    store.lock();
+    await store.unlock(pw());
+    expect(store.getItems([item.id])[0]!.label).toBe('written during unlock');
+  });
+
   test('a closed store refuses calls with a clear error instead of crashing', async () => {
     const { store } = await dir.created();
     store.close();
