@@ -74,8 +74,8 @@ describe('command line', () => {
       const file = join(tmp, 'bad.json');
       writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
       const r = await runCli(['daemon', '--config', file], { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent' } });
-      expect(r.code).toBe(78);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.code, r.stderr).toBe(78);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
       expect(r.stderr).toMatch(pattern);
     }
     const missing = await runCli(['daemon', '--config', join(tmp, 'absent.json')]);
