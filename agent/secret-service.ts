@@ -32,6 +32,8 @@ const ITEM_ATTRIBUTES = 'org.freedesktop.Secret.Item.Attributes';
 const COLLECTION_LABEL = 'org.freedesktop.Secret.Collection.Label';
 /** Requests answered faster than this (remembered decisions) raise no notification. */
 const NOTIFY_AFTER_MS = 300;
+/** Requests one session-bus client may have waiting on the console at once. */
+const MAX_WAITING_PER_CLIENT = 16;
 /** Collection and item objects are exported on first use; this bounds how many are kept. */
 const MAX_DYNAMIC_OBJECTS = 4096;
 
@@ -65,6 +67,7 @@ export class SecretService {
   private readonly callers = new Map<string, Promise<SessionCaller>>();
   private readonly clientAborts = new Map<string, AbortController>();
   private readonly dynamic = new Set<string>();
+  private readonly waiting = new Map<string, number>();
   private readonly collectionImpl: InterfaceImpl;
   private readonly itemImpl: InterfaceImpl;
   private readonly bus: MessageBus;
@@ -174,6 +177,21 @@ export class SecretService {
 
   /** Run a request that may wait for the human, with a notification if it does wait. */
   private async waitForHuman<T>(sender: string, what: string, work: (context: Record<string, string>) => Promise<T>): Promise<T> {
+    // Each request reaches the daemon on its own connection, so the daemon's per-requester cap
+    // cannot see one client's flood: count here.
+    const waiting = this.waiting.get(sender) ?? 0;
+    if (waiting >= MAX_WAITING_PER_CLIENT) throw new SdError('QueueFull', `(${waiting} waiting from this client).`);
+    this.waiting.set(sender, waiting + 1);
+    try {
+      return await this.waitForHumanUncounted(sender, what, work);
+    } finally {
+      const left = (this.waiting.get(sender) ?? 1) - 1;
+      if (left > 0) this.waiting.set(sender, left);
+      else this.waiting.delete(sender);
+    }
+  }
+
+  private async waitForHumanUncounted<T>(sender: string, what: string, work: (context: Record<string, string>) => Promise<T>): Promise<T> {
     const caller = await this.caller(sender);
     let done: (() => void) | null = null;
     const timer = setTimeout(() => { done = this.notifier.waiting(callerName(caller), what); }, NOTIFY_AFTER_MS);

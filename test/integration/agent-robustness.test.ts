@@ -273,3 +273,29 @@ col.delete()
     expect(session).toMatch(/session/);
   });
 });
+
+describe('one client cannot flood the console', () => {
+  it('beyond 16 waiting requests a client gets QueueFull at once; its requests go when it leaves', async () => {
+    await runClient('secret-tool', ['store', '--label=flood', 'test', 'flood'], h.env, 'f');
+    const flood = await connectInProcess(h.session.address);
+    const session = await openPlain(flood);
+    const [unlocked, locked] = await flood.call({ ...SS, member: 'SearchItems', signature: 'a{ss}', body: [{ test: 'flood' }] });
+    const item = [...unlocked, ...locked][0] as string;
+    // Left unanswered on purpose: the client goes away while they wait.
+    for (let i = 0; i < 16; i++) {
+      void flood.call({ destination: SS.destination, path: item, interface: 'org.freedesktop.Secret.Item', member: 'GetSecret', signature: 'o', body: [session], timeoutMs: 30_000 }).catch(() => undefined);
+    }
+    const until = Date.now() + 20_000;
+    while ((await h.daemon.console.listPending()).length < 16) {
+      if (Date.now() > until) throw new Error('the reads did not all reach the console');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await errorName(flood.call({ destination: SS.destination, path: item, interface: 'org.freedesktop.Secret.Item', member: 'GetSecret', signature: 'o', body: [session] }))).toBe('net.mowaka.SecretsDispatcher1.Error.QueueFull');
+    await flood.close();
+    const gone = Date.now() + 10_000;
+    while ((await h.daemon.console.listPending()).length > 0) {
+      if (Date.now() > gone) throw new Error('requests stayed pending after their client left');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+});
