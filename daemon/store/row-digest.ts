@@ -29,24 +29,36 @@ const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
 /** SHA-256 over: table, 0, then per cell: tag, u32 length, bytes. */
 export function rowHash(table: TableName, cells: readonly Cell[]): Buffer {
-  // Unlock hashes every row, so the common small row is encoded into one buffer and hashed in one
-  // call; a row with a large cell (a big secret) is streamed instead. Both hash the same bytes.
-  const encoded = cells.map((cell) => cellBytes(cell));
-  const size = table.length + 1 + encoded.reduce((n, [, b]) => n + 5 + b.length, 0);
+  // Unlock hashes every row, so the common small row is written straight into one buffer and
+  // hashed in one call; a row with a large cell (a big secret) is streamed instead. Both hash the
+  // same bytes.
+  let size = table.length + 1;
+  for (const cell of cells as unknown[]) {
+    size += 5 + (typeof cell === 'string' ? Buffer.byteLength(cell, 'utf8') : Buffer.isBuffer(cell) ? cell.length : typeof cell === 'number' || typeof cell === 'bigint' ? String(cell).length : 0);
+  }
   if (size <= SCRATCH_BYTES) {
     let at = scratch.write(table, 0, 'latin1');
     scratch[at++] = 0;
-    for (const [tag, bytes] of encoded) {
-      scratch[at] = tag;
-      scratch.writeUInt32BE(bytes.length, at + 1);
-      bytes.copy(scratch, at + 5);
-      at += 5 + bytes.length;
+    for (const cell of cells as unknown[]) {
+      if (typeof cell === 'string') {
+        scratch[at] = 1;
+        const n = scratch.write(cell, at + 5, 'utf8');
+        scratch.writeUInt32BE(n, at + 1);
+        at += 5 + n;
+      } else {
+        const [tag, bytes] = cellBytes(cell);
+        scratch[at] = tag;
+        scratch.writeUInt32BE(bytes.length, at + 1);
+        bytes.copy(scratch, at + 5);
+        at += 5 + bytes.length;
+      }
     }
     return createHash('sha256').update(scratch.subarray(0, at)).digest();
   }
   const h = createHash('sha256').update(table, 'latin1').update(Buffer.of(0));
   const head = Buffer.alloc(5);
-  for (const [tag, bytes] of encoded) {
+  for (const cell of cells as unknown[]) {
+    const [tag, bytes] = cellBytes(cell);
     head[0] = tag;
     head.writeUInt32BE(bytes.length, 1);
     h.update(head).update(bytes);
