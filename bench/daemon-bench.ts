@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     const filledRss = rssMiB(daemon.pid!);
     let n = 0;
     const search = await timeAgainstPing(CALLS, ping, () => call(client, 'SearchItems', 'sa{ss}', ['', { service: `svc-${(n++ * 7919) % ITEMS}` }]));
-    const [hits] = await call(client, 'SearchItems', 'sa{ss}', ['', { service: 'svc-42' }]);
+    const [hits] = await call(client, 'SearchItems', 'sa{ss}', ['', { service: `svc-${Math.floor(ITEMS / 2)}` }]);
     if (hits.length !== 1) throw new Error(`search found ${hits.length} items for one attribute value`);
 
     await call(consoleBus, 'Lock', '', [], CONSOLE_INTERFACE);

@@ -15,6 +15,8 @@ export class AuditLog implements AuditSink {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   private lastChain: Buffer;
+  private queued: AuditRecord[] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(path: string, private readonly logger: Logger) {
     // Create with 0600 before SQLite opens it, so there is no moment with a wider mode.
@@ -31,7 +33,37 @@ export class AuditLog implements AuditSink {
       VALUES (@request_id, @kind, @requester_uid, @requester_pid, @requester_exe, @target, @outcome, @scope, @detail, @created_at, @decided_at, @chain)`);
   }
 
+  /**
+   * Rows for reads covered by a remembered decision are the hot path; they are written in one
+   * transaction up to 100 ms later. Every other row is written at once (and flushes the queue
+   * first, so the order is kept).
+   */
   record(entry: AuditRecord): void {
+    if (entry.outcome === 'remembered') {
+      this.queued.push(entry);
+      this.flushTimer ??= setTimeout(() => this.flush(), 100);
+      this.flushTimer.unref();
+      return;
+    }
+    this.flush();
+    this.write(entry);
+  }
+
+  flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.queued.length === 0) return;
+    const rows = this.queued.splice(0);
+    try {
+      this.db.transaction(() => {
+        for (const row of rows) this.write(row);
+      })();
+    } catch (err) {
+      this.logger.error('audit rows could not be written', { error: (err as Error).message, rows: rows.length });
+    }
+  }
+
+  private write(entry: AuditRecord): void {
     const row: Omit<AuditDbRow, 'chain'> = {
       request_id: entry.requestId, kind: entry.kind, requester_uid: entry.requester?.uid ?? null,
       requester_pid: entry.requester?.process?.pid ?? null, requester_exe: entry.requester?.process?.exe ?? null,
@@ -49,11 +81,13 @@ export class AuditLog implements AuditSink {
   }
 
   history(limit: number): HistoryEntry[] {
+    this.flush();
     const n = Math.min(Math.max(limit || 100, 1), LIMITS.historyRows);
     return (this.db.prepare(AUDIT_SELECT_NEWEST).all(n) as AuditDbRow[]).map(historyEntryFromRow);
   }
 
   close(): void {
+    this.flush();
     this.db.close();
   }
 }

@@ -43,8 +43,15 @@ export function buildRequestInterface(
 ): InterfaceImpl {
   const { store, approvals, requesters, audit } = services;
 
+  // Collection labels change only through this interface (and import), so they are cached
+  // between those calls instead of decrypting every collection on each request.
+  let collectionLabels: Map<string, string> | null = null;
+  const labelsChanged = () => {
+    collectionLabels = null;
+  };
   const targetsOf = (items: ItemRecord[]): ItemTarget[] => {
-    const labels = new Map(store.listCollections().map((c) => [c.id, c.label]));
+    collectionLabels ??= new Map(store.listCollections().map((c) => [c.id, c.label]));
+    const labels = collectionLabels;
     return items.map((i) => ({
       itemId: i.id, collectionId: i.collectionId, collectionLabel: labels.get(i.collectionId) ?? i.collectionId,
       label: i.label, attributes: i.attributes,
@@ -78,11 +85,13 @@ export function buildRequestInterface(
 
     ListCollections: () => store.listCollections().map((c) => [c.id, c.label, c.aliases, BigInt(c.created), BigInt(c.modified)]),
     CreateCollection: ([untrustedLabel, untrustedAlias]: [string, string]) => {
+      labelsChanged();
       const label = validLabel(untrustedLabel);
       const alias = validOptionalId(untrustedAlias, 'alias');
       return store.createCollection(label, alias ?? undefined).id;
     },
     SetCollectionLabel: ([untrustedId, untrustedLabel]: [string, string]) => {
+      labelsChanged();
       store.setCollectionLabel(validId(untrustedId, 'collection id'), validLabel(untrustedLabel));
     },
     DeleteCollection: async ([untrustedId, untrustedContext]: [string, unknown], ctx) => {
@@ -96,6 +105,7 @@ export function buildRequestInterface(
         summary: `${requesterName(requester)} wants to delete the collection '${collection.label}' and its ${ids.length} items`,
         items: targetsOf(store.getItems(ids.slice(0, 50))), remember: null,
       }, ctx.sender);
+      labelsChanged();
       store.deleteCollection(id);
     },
     ReadAlias: ([untrustedAlias]: [string]) => store.readAlias(validId(untrustedAlias, 'alias')) ?? '',
@@ -201,6 +211,7 @@ export function buildRequestInterface(
           kind: 'import', requester, summary: `${requesterName(requester)} wants to import a bundle of ${untrustedBundle.length} bytes into the store`,
           remember: null,
         }, ctx.sender);
+        labelsChanged();
         return await store.importBundle(untrustedBundle, passphrase);
       } finally {
         untrustedPassphrase.fill(0);
