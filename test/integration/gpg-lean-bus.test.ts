@@ -8,7 +8,7 @@ import { parseIntrospection } from '../../core/dbus/introspection.js';
 import { createLogger } from '../../core/logger.js';
 import { DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../../core/names.js';
 import { SdError } from '../../core/errors.js';
-import { LeanBus, LeanBusError, LeanBusUnavailable } from '../../gpg-client/lean-bus.js';
+import { LeanBus, LeanBusError, LeanBusUnavailable } from '../../gpg-client/lean-bus.cjs';
 import { startPrivateBus, type PrivateBus } from '../helpers/private-bus.js';
 
 const target = { destination: DISPATCHER_BUS_NAME, path: DISPATCHER_OBJECT_PATH, interface: REQUEST_INTERFACE };

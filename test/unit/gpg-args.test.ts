@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseGpgArgs } from '../../gpg-client/args.js';
-import { dearmor, findRealGpg, SIGN_PAYLOAD_LIMIT } from '../../gpg-client/main.js';
-import { commitTreeAndParent } from '../../gpg-client/context.js';
+import { parseGpgArgs } from '../../gpg-client/args.cjs';
+import { dearmor, findRealGpg, SIGN_PAYLOAD_LIMIT } from '../../gpg-client/main.cjs';
+import { commitTreeAndParent } from '../../gpg-client/context.cjs';
 import { LIMITS } from '../../core/limits.js';
 
 describe('parseGpgArgs', () => {

@@ -5,9 +5,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, fstatSync, openSync, readlinkSync, readSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { parseGpgArgs, type SignRequest } from './args.js';
-import { commitTreeAndParent, filesFacts, repositoryFacts } from './context.js';
-import { LeanBus, LeanBusError, LeanBusUnavailable, type OutVariant } from './lean-bus.js';
+import { parseGpgArgs, type SignRequest } from './args.cjs';
+import { commitTreeAndParent, filesFacts, repositoryFacts } from './context.cjs';
+import { LeanBus, LeanBusError, LeanBusUnavailable, type OutVariant } from './lean-bus.cjs';
 
 // Spelled out rather than imported from core/: core/errors.js and core/limits.js are tiny, but each
 // ESM module costs start-up time on every commit. A unit test checks these match core/.
@@ -83,7 +83,7 @@ export function findRealGpg(self: string[], path = process.env.PATH ?? ''): stri
     try {
       accessSync(candidate, constants.X_OK);
       const real = realpathSync(candidate);
-      if (selves.has(real) || real.endsWith('/sd-gpg')) continue;
+      if (selves.has(real) || /\/sd-gpg(\.cjs)?$/.test(real)) continue;
       return candidate;
     } catch {
       continue;
