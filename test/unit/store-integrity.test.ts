@@ -1,6 +1,7 @@
 // What someone holding the file learns (nothing readable), and what damage does (a clear
 // StoreCorrupt, never wrong data).
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isSdError } from '../../core/errors.js';
@@ -148,15 +149,10 @@ describe('damage is detected', () => {
   }, 120_000);
 
   test('two rows swapped wholesale (same table, same size) → StoreCorrupt', async () => {
-    // Find two equal-length sealed item payloads and exchange them: each is valid ciphertext,
-    // but bound to its own row.
-    const needleA = Buffer.from('item 1'); // never appears in plain text; we locate sealed blobs instead
-    expect(original.includes(needleA)).toBe(false);
-    const { store } = await (async () => {
-      const s = dir.open();
-      await s.unlock(pw());
-      return { store: s };
-    })();
+    // Find two equal-length sealed secrets and exchange them in the file: each is valid
+    // ciphertext under the store's key, but bound to its own row.
+    const store = dir.open();
+    await store.unlock(pw());
     const db = (store as unknown as { db: { prepare(sql: string): { raw(): { all(): [string, Buffer][] } } } }).db;
     const rows = db.prepare('SELECT item_id, sealed FROM secrets').raw().all();
     store.close();
@@ -175,6 +171,25 @@ describe('damage is detected', () => {
     expect(outcome).toBe('corrupt');
   });
 
+  test('a lookup row removed cleanly with SQL (the file stays a valid database) → StoreCorrupt at unlock', async () => {
+    const path = join(dir.dir, 'edited.db');
+    writeFileSync(path, original, { mode: 0o600 });
+    const raw = new Database(path);
+    const row = raw.prepare('SELECT key_mac, value_mac, item_id FROM attributes').raw(true).get() as [Buffer, Buffer, string];
+    raw.prepare('DELETE FROM attributes WHERE key_mac = ? AND value_mac = ? AND item_id = ?').run(...row);
+    raw.close();
+    // Without the row digest this item would silently drop out of searches.
+    const store = dir.open({}, path);
+    let code = 'ok';
+    try {
+      await store.unlock(pw());
+    } catch (err) {
+      code = isSdError(err) ? err.code : String(err);
+    }
+    expect(code).toBe('StoreCorrupt');
+    expect(store.locked).toBe(true);
+  });
+
   test('a file that is not a store at all → StoreCorrupt at open', async () => {
     const path = join(dir.dir, 'garbage.db');
     writeFileSync(path, Buffer.alloc(8192, 0x41));
@@ -189,6 +204,5 @@ describe('damage is detected', () => {
 
   test('an unchanged copy opens and reads back identical (the harness itself is sound)', async () => {
     expect(await outcomeAfter(() => undefined, 'unchanged')).toBe('same');
-    copyFileSync(dir.path, join(dir.dir, 'copy.db'));
   });
 });
