@@ -60,7 +60,7 @@ export async function main(args: string[]): Promise<number> {
     }
     opts = parsed;
   } catch (err) {
-    process.stderr.write(`secrets-dispatcher agent: ${(err as Error).message}\n`);
+    process.stderr.write(`secrets-dispatcher agent: ${(err as Error).message.replace(/^The arguments are not valid\. /, '')}\n`);
     return EXIT.usage;
   }
   const logger = createLogger({ level: opts.logLevel, component: 'agent' });
@@ -72,7 +72,9 @@ export async function main(args: string[]): Promise<number> {
   try {
     bus = await connectBus('session');
   } catch (err) {
-    logger.error(`${(err as Error).message} Run the agent inside the desktop session (systemctl --user start secrets-dispatcher-agent).`);
+    // connectBus reports this as Unavailable, whose catalogue sentence is about the daemon: not this.
+    const detail = (err as Error).message.replace(/^The companion daemon is not reachable\..*?--check`\. /, '');
+    logger.error(`cannot use the session bus: ${detail} Run the agent inside the desktop session (systemctl --user start secrets-dispatcher-agent).`);
     return EXIT.unavailable;
   }
   const daemon = new DaemonLink(logger.child('daemon'));
