@@ -65,7 +65,8 @@ export function buildRequestInterface(
   const labelsOf = (items: ItemRecord[]) => items.map((i) => `'${i.label}'`).join(', ').slice(0, 512);
   const remember = (kind: 'secret' | 'write', requester: RequesterInfo, items: ItemRecord[], verb: string) => ({
     kind, targets: items.map((i) => i.id), targetLabel: labelsOf(items),
-    description: `${requesterName(requester)} may ${verb} ${labelsOf(items)} for ${services.config.rememberMinutes} minutes`,
+    // A grant covers every process of this executable and UID, not just this PID: say so.
+    description: `${requester.process?.exe ?? 'this requester'} (any process, uid ${requester.uid}) may ${verb} ${labelsOf(items)} for ${services.config.rememberMinutes} minutes`,
   });
   const gateWrite = async (ctx: CallContext, untrustedContext: unknown, item: ItemRecord, what: string) => {
     const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
