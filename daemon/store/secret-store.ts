@@ -19,12 +19,14 @@ import {
   type Header,
 } from './header.js';
 import type { KdfParams } from './kdf.js';
+import { deriveKeys, wipeKeys, type UnlockedKeys } from './data-keys.js';
 import { asAlias, asCollection, asItem, asKey, type ItemPayload } from './records.js';
 import { newRecoveryCode, parseRecoveryCode } from './recovery-code.js';
 import { DIGEST_BYTES, keyedSum, rowHash, xorInto, type Cell } from './row-digest.js';
 import { createSchema, DIGESTED_TABLES, isEmptyDatabase, TABLES, verifySchema, type TableName } from './schema.js';
-import { encodeParts, mac, open, sameBytes, seal, sha256, subkey, wipe } from './seal.js';
+import { encodeParts, mac, open, sameBytes, seal, sha256, wipe } from './seal.js';
 import { CORRUPT_ADVICE, translateStoreError } from './sqlite-errors.js';
+import { checkAttributes, checkPassphrase, checkSecret, checkText } from './validate.js';
 import type { CollectionRecord, ItemRecord, KeyRecord, NewItem, SecretStoreApi } from './types.js';
 
 export interface StoreOptions {
@@ -45,30 +47,6 @@ export const DEFAULT_ALIAS = 'default';
 export function defaultFailureDelayMs(failures: number): number {
   if (failures <= 1) return 0;
   return Math.min(30_000, 1000 * 2 ** (failures - 2));
-}
-
-interface UnlockedKeys {
-  record: Buffer;
-  attributeKey: Buffer;
-  attributeValue: Buffer;
-  lookup: Buffer;
-  row: Buffer;
-  header: Buffer;
-}
-
-function deriveKeys(dataKey: Buffer): UnlockedKeys {
-  return {
-    record: subkey(dataKey, 'records'),
-    attributeKey: subkey(dataKey, 'attribute names'),
-    attributeValue: subkey(dataKey, 'attribute values'),
-    lookup: subkey(dataKey, 'lookups'),
-    row: subkey(dataKey, 'row digest'),
-    header: subkey(dataKey, 'header'),
-  };
-}
-
-function wipeKeys(keys: UnlockedKeys): void {
-  wipe(...Object.values(keys));
 }
 
 type Row = Cell[];
@@ -98,33 +76,6 @@ class Writer {
 
 function newId(): string {
   return randomBytes(8).toString('hex');
-}
-
-function checkText(value: unknown, max: number, what: string): string {
-  if (typeof value !== 'string') throw new SdError('InvalidArgs', `${what} must be a string.`);
-  if (value.length > max) throw new SdError('TooLarge', `${what} is longer than ${max} characters.`);
-  return value;
-}
-
-function checkAttributes(attributes: Record<string, string>): [string, string][] {
-  if (attributes === null || typeof attributes !== 'object') throw new SdError('InvalidArgs', 'Attributes must be a map of strings.');
-  const entries = Object.entries(attributes);
-  if (entries.length > LIMITS.attributeCount) throw new SdError('TooLarge', `More than ${LIMITS.attributeCount} attributes.`);
-  for (const [k, v] of entries) {
-    checkText(k, LIMITS.attributeKeyChars, 'An attribute name');
-    checkText(v, LIMITS.attributeValueChars, `Attribute ${JSON.stringify(k.slice(0, 64))}`);
-  }
-  return entries;
-}
-
-function checkSecret(secret: Buffer): void {
-  if (!Buffer.isBuffer(secret)) throw new SdError('InvalidArgs', 'The secret must be bytes.');
-  if (secret.length > LIMITS.secretBytes) throw new SdError('TooLarge', `The secret is larger than ${LIMITS.secretBytes} bytes.`);
-}
-
-function checkPassphrase(passphrase: Buffer, what = 'The passphrase'): void {
-  if (!Buffer.isBuffer(passphrase) || passphrase.length === 0) throw new SdError('InvalidArgs', `${what} is empty.`);
-  if (passphrase.length > LIMITS.passphraseBytes) throw new SdError('TooLarge', `${what} is longer than ${LIMITS.passphraseBytes} bytes.`);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
