@@ -44,6 +44,8 @@ export interface DaemonHarness {
   stateDir: string;
   configPath: string;
   bus: PrivateBus;
+  /** The one-time recovery code from CreateStore (null when the harness did not create the store). */
+  readonly recoveryCode: string | null;
   console: ScriptedConsole;
   readonly daemonPid: number;
   /** The daemon's stderr so far (for failure messages). */
@@ -154,10 +156,11 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
   await startDaemonProcess();
   const clients: BusClient[] = [];
   const console = new ScriptedConsole(await connectConsole());
+  let recoveryCode: string | null = null;
   const initConsole = async (first: boolean) => {
     if (opts.registerConsole !== false) await console.register();
     if (opts.createStore !== false) {
-      if (first) await console.createStore(TEST_PASSPHRASE);
+      if (first) recoveryCode = await console.createStore(TEST_PASSPHRASE);
       else await console.unlock(TEST_PASSPHRASE);
     }
   };
@@ -174,6 +177,7 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
     configPath,
     bus,
     get console() { return console; },
+    get recoveryCode() { return recoveryCode; },
     get daemonPid() { return daemon?.pid ?? -1; },
     daemonLog: () => log,
     async client(user) {
