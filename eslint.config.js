@@ -17,7 +17,7 @@ export default tseslint.config(
     },
   },
   ...processFolders.map((folder) => ({
-    files: [`${folder}/**/*.ts`],
+    files: [`${folder}/**/*.ts`, `${folder}/**/*.cts`],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: processFolders.filter((f) => f !== folder).map((f) => ({
