@@ -6,7 +6,7 @@
 import type { ChangedFile, SignDetails } from '../../core/wire.js';
 import { headerValue, type ParsedPayload } from './payload.js';
 
-/** Context keys sd-gpg sends (all strings, see gpg-client/context.ts). */
+/** Context keys sd-gpg sends (all strings, see gpg-client/context.cts). */
 export const CLAIM_KEYS = {
   repository: 'repository',
   branch: 'branch',
