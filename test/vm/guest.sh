@@ -121,14 +121,14 @@ no_desk_session() { [ -z "$(desk_session)" ]; }
 manifest() {
   {
     find /etc /usr/local /var/lib /home -xdev \
-      \( -path /var/lib/systemd -o -path /var/lib/dpkg -o -path /var/lib/apt \
+      \( -path /var/lib/systemd -o -path /var/lib/dpkg -o -path /var/lib/apt -o -path "/home/$DESK/.bash_history" \
          -o -path "/home/$DESK/.gnupg" -o -path "/home/$DESK/repo" -o -path "/home/$DESK/.cache" \) -prune \
       -o -printf '%p %M %u %g\n'
     # The shadow tools' backups (passwd- ...) hold the state before the last change by design;
-    # uninstall_traces checks that they do not name the companion instead.
-    find /etc /usr/local "/home/$DESK" -xdev -type f \
+    # the uninstall check below makes sure they do not name the companion instead.
+    find /etc /usr/local "/home/$DESK" -xdev \
       \( -path "/home/$DESK/.gnupg" -o -path "/home/$DESK/repo" -o -path "/home/$DESK/.cache" \
-         -o -regex '/etc/\(passwd\|group\|shadow\|gshadow\|subuid\|subgid\)-' \) -prune \
+         -o -path "/home/$DESK/.bash_history" -o -regex '/etc/\(passwd\|group\|shadow\|gshadow\|subuid\|subgid\)-' \) -prune \
       -o -type f -exec sha256sum {} +
   } | sort
 }
@@ -173,10 +173,15 @@ if wait_until "$T_LONG" on_screen 'First run'; then
   sleep 1
   type_text "$PASSPHRASE"
   wait_until 30 on_screen 'passphrase again' && type_text "$PASSPHRASE"
-  if wait_until "$T_LONG" on_screen 'Recovery code'; then
+  recovery_or_unlocked() { on_screen 'Recovery code' || on_screen 'store unlocked'; }
+  wait_until "$T_LONG" recovery_or_unlocked
+  if on_screen 'Recovery code'; then
+    log "recovery code shown on VT$VT"
     keys ret
-    wait_until 30 on_screen 'unlocked' && log "store created and unlocked on VT$VT"
+  else
+    log "no recovery code was shown after creating the store"; dump_screen
   fi
+  wait_until 30 on_screen 'store unlocked' && log "store created and unlocked on VT$VT"
 fi
 on_screen 'unlocked' || { log "store not created"; dump_screen; dump_journal -u "secrets-dispatcher-console@$VT.service" -u secrets-dispatcher-daemon.service; }
 
@@ -188,18 +193,20 @@ wait "$store_pid"; log "secret-tool store: exit $? $(cat /run/sdvm-store.out)"
 # --- 2. lookup waits, VT8 shows the requester's executable; 3. sendkey y approves ---------------
 as_desk timeout 600 secret-tool lookup service sdvm account "$DESK" >/run/sdvm-lookup.out 2>/run/sdvm-lookup.err &
 lookup_pid=$!
-# The requester's executable, from the list's detail pane or (Enter) the full detail view.
+# The requester's executable (the `exe` field, not merely the name in a command line), from the
+# list's detail pane or (Enter) the full detail view.
+exe_line() { screen | grep -E '^ *exe +/usr/bin/secret-tool'; }
 shows_exe() {
   has_pending || return 1
-  on_screen /usr/bin/secret-tool && return 0
+  exe_line >/dev/null && return 0
   keys ret
-  wait_until 10 on_screen /usr/bin/secret-tool
+  wait_until 10 exe_line >/dev/null
 }
 if wait_until "$T_LONG" has_pending; then
   shows_exe
   sleep 3
   waiting=no; kill -0 "$lookup_pid" 2>/dev/null && [ ! -s /run/sdvm-lookup.out ] && waiting=yes
-  check lookup-waits-shows-exe "secret-tool still waiting: $waiting; VT$VT: $(screen | grep -m1 -o '[^ ]*exe .*' || screen | grep -m1 -o 'secret-tool.*')" \
+  check lookup-waits-shows-exe "secret-tool still waiting: $waiting; VT$VT shows: $(screen | grep -m1 -E '^ *exe ' | tr -s ' ')" \
     eval 'shows_exe && [ $waiting = yes ]'
 else
   fail lookup-waits-shows-exe "no request on VT$VT"; dump_screen
@@ -276,7 +283,8 @@ if wait_until "$T_LONG" has_pending; then
   new_pid=
   restarted() { new_pid=$(systemctl show -p MainPID --value "$unit"); [ "$new_pid" != 0 ] && [ "$new_pid" != "$old_pid" ] && unit_active "$unit"; }
   wait_until "$T_LONG" restarted
-  wait_until "$T_LONG" shows_exe; shown=$?
+  request_back() { has_pending && on_screen secret-tool; }
+  wait_until "$T_LONG" request_back; shown=$?
   still=no; kill -0 "$lookup_pid" 2>/dev/null && [ ! -s /run/sdvm-lookup2.out ] && still=yes
   check console-kill9-recovers "VT mode before kill $mode_before (1=VT_PROCESS), VT_AUTO seen after: $saw_auto; console pid $old_pid -> ${new_pid:-none}; request shown again: $([ $shown = 0 ] && echo yes || echo no); secret-tool still waiting: $still" \
     eval '[ "$mode_before" = 1 ] && [ $saw_auto = yes ] && [ -n "$new_pid" ] && [ $shown = 0 ] && [ $still = yes ]'
@@ -303,7 +311,13 @@ else
 fi
 
 # --- 9. --uninstall leaves no trace ------------------------------------------------------------
+companion_ps() { ps -u "$COMPANION" -o pid=,etimes=,args= 2>/dev/null | cut -c1-150; }
+log "processes of $COMPANION before uninstall: $(companion_ps | paste -sd';')"
 out=$("$PKG/bin/sd-provision" --uninstall 2>&1); rc=$?
+for pid in $(grep -o 'used by process [0-9]*' <<<"$out" | grep -o '[0-9]*$'); do
+  log "process $pid: $(ps -o pid=,user=,etimes=,args= -p "$pid" 2>&1 | cut -c1-150); unit: $(ps -o unit= -p "$pid" 2>/dev/null)"
+done
+log "processes of $COMPANION after uninstall: $(companion_ps | paste -sd';')"
 log "sd-provision --uninstall: exit $rc"; log "$out"
 rmdir /run/systemd/system/getty@tty1.service.d 2>/dev/null
 systemctl daemon-reload

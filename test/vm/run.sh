@@ -117,7 +117,9 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
   fi
   line=${line%$'\r'}
   case "$line" in
-    "SDVM KEYS "*) for k in ${line#SDVM KEYS }; do sendkey "$k"; done ;;
+    "SDVM KEYS "*)
+      [ "${SDVM_VERBOSE:-0}" = 1 ] && stamp "  keys: ${line#SDVM KEYS }"
+      for k in ${line#SDVM KEYS }; do sendkey "$k"; done ;;
     "SDVM PASS "*|"SDVM FAIL "*)
       verdict=${line:5:4}; rest=${line:10}; name=${rest%% *}
       result[$name]=$verdict
