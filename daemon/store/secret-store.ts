@@ -105,7 +105,8 @@ class SecretStore implements SecretStoreApi {
     this.now = options.now ?? Date.now;
     // Four lanes as in RFC 9106's second recommended setting (64 MiB, t=3, p=4): same work for a
     // guesser, less waiting for the person on a multi-core machine.
-    this.kdf = { memoryKiB: options.argon2MemoryKiB, iterations: options.argon2Iterations, parallelism: 4 };
+    // Argon2 needs 8 KiB per lane, so a tiny test setting gets fewer lanes.
+    this.kdf = { memoryKiB: options.argon2MemoryKiB, iterations: options.argon2Iterations, parallelism: Math.max(1, Math.min(4, Math.floor(options.argon2MemoryKiB / 8))) };
     this.prepareStatements();
     this.hasHeader = this.readHeader() !== null;
   }

@@ -59,6 +59,13 @@ describe('create', () => {
     expect(store.readAlias('default')).toBe('login');
   });
 
+  test('the smallest Argon2 memory the config allows (8 KiB) still works', async () => {
+    const { store } = await dir.created({ argon2MemoryKiB: 8, argon2Iterations: 1 });
+    store.lock();
+    await store.unlock(pw());
+    expect(store.locked).toBe(false);
+  });
+
   test('two stores get different recovery codes', async () => {
     const a = await dir.created();
     const other = new StoreDir();
