@@ -123,6 +123,16 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
   const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address };
   delete env.NOTIFY_SOCKET;
 
+  // If this test process dies without stop() (a killed run, a crashed worker), a reaper shell
+  // sees its stdin close and stops the daemon and bus it was told about and removes the state.
+  const pidFile = join(bus.dir, 'harness.pids');
+  const writePids = (pids: number[]) => writeFileSync(pidFile, pids.join(' '));
+  writePids([bus.process.pid!]);
+  const reaper = spawn('/bin/sh', ['-c', 'cat >/dev/null; kill -TERM $(cat "$0") 2>/dev/null; sleep 3; kill -KILL $(cat "$0") 2>/dev/null; rm -rf "$1" "$2"', pidFile, stateDir, bus.dir], {
+    stdio: ['pipe', 'ignore', 'ignore'], detached: true,
+  });
+  reaper.unref();
+
   const watcher = await connectBus('session', bus.address);
   let daemon: ChildProcess | null = null;
   let log = '';
@@ -134,6 +144,7 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
     });
     child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
     daemon = child;
+    writePids([child.pid!, bus.process.pid!]);
     await waitFor('the daemon to own its name', async () => {
       if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${log}`);
       return nameHasOwner(watcher, DISPATCHER_BUS_NAME);
@@ -153,21 +164,34 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
     ? connectAsUser(bus.address, opts.companion)
     : connectInProcess(bus.address);
 
-  await startDaemonProcess();
   const clients: BusClient[] = [];
-  const console = new ScriptedConsole(await connectConsole());
+  let console: ScriptedConsole | null = null;
   let recoveryCode: string | null = null;
   const initConsole = async (first: boolean) => {
-    if (opts.registerConsole !== false) await console.register();
+    if (opts.registerConsole !== false) await console!.register();
     if (opts.createStore !== false) {
-      if (first) recoveryCode = await console.createStore(TEST_PASSPHRASE);
-      else await console.unlock(TEST_PASSPHRASE);
+      if (first) recoveryCode = await console!.createStore(TEST_PASSPHRASE);
+      else await console!.unlock(TEST_PASSPHRASE);
     }
   };
+  const teardown = async () => {
+    for (const c of clients) await c.close().catch(() => undefined);
+    await console?.close().catch(() => undefined);
+    await stopDaemonProcess();
+    disconnectBus(watcher);
+    await bus.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+    // bus.stop() removed the pid list with the bus directory: the reaper finds nothing to kill.
+    reaper.stdin!.end();
+  };
   try {
+    await startDaemonProcess();
+    console = new ScriptedConsole(await connectConsole());
     await initConsole(true);
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- daemon log ---\n${log}`);
+    const message = `${(err as Error).message}\n--- daemon log ---\n${log}`;
+    await teardown().catch(() => undefined);
+    throw new Error(message);
   }
 
   return {
@@ -176,7 +200,7 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
     stateDir,
     configPath,
     bus,
-    get console() { return console; },
+    get console() { return console!; },
     get recoveryCode() { return recoveryCode; },
     get daemonPid() { return daemon?.pid ?? -1; },
     daemonLog: () => log,
@@ -191,14 +215,7 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
       await startDaemonProcess();
       await initConsole(false);
     },
-    async stop() {
-      for (const c of clients) await c.close().catch(() => undefined);
-      await console.close().catch(() => undefined);
-      await stopDaemonProcess();
-      disconnectBus(watcher);
-      await bus.stop();
-      rmSync(stateDir, { recursive: true, force: true });
-    },
+    stop: teardown,
   };
 }
 
