@@ -226,11 +226,18 @@ export class ApprovalQueue implements ApprovalGate {
   }
 }
 
-/** Remembering needs a verified executable: without one we could not tell requesters apart. */
+/**
+ * Remembering needs a verified executable: without one we could not tell requesters apart. A
+ * forwarder (the Secret Service agent) asks on behalf of many programs, all with the agent's own
+ * executable; its claim of the real requester narrows the grant to that program, so "a" given to
+ * one app never covers every app behind the agent. The claim can only narrow, never widen: the
+ * verified executable stays part of the key.
+ */
 function rememberKey(input: ApprovalInput): RememberKey | null {
   const exe = input.requester.process?.exe;
   if (!input.remember || !exe) return null;
-  return { kind: input.remember.kind, uid: input.requester.uid, exe };
+  const claimedExe = input.requester.claimed['requester.exe'];
+  return { kind: input.remember.kind, uid: input.requester.uid, exe: claimedExe ? `${exe} for claimed ${claimedExe}` : exe };
 }
 
 function auditTarget(input: ApprovalInput): string {

@@ -222,6 +222,21 @@ describe('remembered decisions', () => {
     await again;
   });
 
+  it('narrows a grant given through a forwarder to the program the forwarder names', async () => {
+    const { queue } = setup();
+    const viaAgent = (bus: string, claimedExe: string) => ({ ...requester(bus, '/usr/bin/node'), claimed: { 'requester.exe': claimedExe } });
+    await rememberFor(queue, viaAgent(':1.5', '/usr/bin/python3.11'));
+    expect(queue.listRemembered()[0]!.exe).toBe('/usr/bin/node for claimed /usr/bin/python3.11');
+    expect(await queue.request(secretRead(viaAgent(':1.6', '/usr/bin/python3.11')), ':1.6')).toEqual({ decision: 'remembered' });
+    // Another program behind the same agent, and the agent itself without a claim, still ask.
+    const otherApp = settle(queue.request(secretRead(viaAgent(':1.7', '/usr/bin/secret-tool')), ':1.7'));
+    const unclaimed = settle(queue.request(secretRead(requester(':1.8', '/usr/bin/node')), ':1.8'));
+    expect(queue.list()).toHaveLength(2);
+    queue.ownerGone(':1.7');
+    queue.ownerGone(':1.8');
+    await Promise.all([otherApp, unclaimed]);
+  });
+
   it('cannot remember a requester whose executable is unknown', async () => {
     const { queue } = setup();
     const waiting = settle(queue.request(secretRead(requester(':1.5', null)), ':1.5'));
