@@ -154,15 +154,9 @@ async function main(): Promise<void> {
     const measure = (key: keyof typeof samples, cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv }, daemons: Array<number | null>) => {
       cpu[key] += cpuOf(() => samples[key].push(timed(cmd, args, opts)), daemons);
     };
-    for (let i = 0; i < ROUNDS; i++) {
-      measure('unsigned', 'git', commit, { cwd: repo, env: gitEnv }, []);
-      measure('gpg', 'git', plain, { cwd: repo, env: gitEnv }, [agent]);
-      measure('sdGpg', 'git', viaSd, { cwd: repo, env: gitEnv }, [daemon.pid ?? null, busd.pid ?? null]);
-      measure('node', process.execPath, ['-e', '0'], { env: bareEnv }, []);
-      measure('nodeNoCa', process.execPath, ['-e', '0'], { env: noCaEnv }, []);
-    }
-    // Where the time goes: sd-gpg on its own (no git around it), and the daemon's Sign alone from a
-    // connected client (requester lookup, remembered-decision check, audit row, key decrypt, signing).
+    // Where the time goes, in the same rounds: sd-gpg on its own (no git around it), and the daemon's
+    // Sign alone from a connected client (requester lookup, remembered-decision check, audit row,
+    // key decrypt, signing).
     const head = spawnSync('git', ['rev-parse', 'HEAD', 'HEAD^{tree}'], { cwd: repo, encoding: 'utf8' }).stdout.trim().split('\n');
     const payload = `tree ${head[1]}\nparent ${head[0]}\nauthor Bench <bench@example.org> 1700000000 +0000\ncommitter Bench <bench@example.org> 1700000000 +0000\n\nbench\n`;
     const alone: number[] = [];
@@ -174,6 +168,11 @@ async function main(): Promise<void> {
       const t = process.hrtime.bigint();
       await lean.call({ ...target, interface: REQUEST_INTERFACE, member: 'Sign', signature: 'aysa{sv}', body: [Buffer.from(payload), sdFpr, context] });
       signCall.push(Number(process.hrtime.bigint() - t) / 1e6);
+      measure('unsigned', 'git', commit, { cwd: repo, env: gitEnv }, []);
+      measure('gpg', 'git', plain, { cwd: repo, env: gitEnv }, [agent]);
+      measure('sdGpg', 'git', viaSd, { cwd: repo, env: gitEnv }, [daemon.pid ?? null, busd.pid ?? null]);
+      measure('node', process.execPath, ['-e', '0'], { env: bareEnv }, []);
+      measure('nodeNoCa', process.execPath, ['-e', '0'], { env: noCaEnv }, []);
     }
     lean.close();
     const med = (xs: number[]) => percentile(xs, 50);
