@@ -229,6 +229,10 @@ out=$("$PKG/bin/sd-provision" --check 2>&1); rc=$?
 log "$out"
 not_pass=$(grep -cE '^(FAIL|SKIP)' <<<"$out")
 n_pass=$(grep -c '^PASS' <<<"$out")
+if grep -q '^FAIL store' <<<"$out"; then
+  state=/var/lib/secrets-dispatcher/$COMPANION
+  log "store files: $(ls -l "$state" | tail -n +2 | awk '{ print $5, $9 }' | paste -sd';'); application_id bytes 68-71 of store.db: $(od -A n -t x1 -j 68 -N 4 "$state/store.db")"
+fi
 check provision-check "exit $rc; $n_pass PASS, $not_pass FAIL/SKIP$( [ "$not_pass" -gt 0 ] && printf ': %s' "$(grep -E '^(FAIL|SKIP)' <<<"$out" | cut -c1-60 | paste -sd';')")" \
   test "$rc" -eq 0 -a "$not_pass" -eq 0 -a "$n_pass" -ge 5
 
@@ -318,6 +322,7 @@ for pid in $(grep -o 'used by process [0-9]*' <<<"$out" | grep -o '[0-9]*$'); do
   log "process $pid: $(ps -o pid=,user=,etimes=,args= -p "$pid" 2>&1 | cut -c1-150); unit: $(ps -o unit= -p "$pid" 2>/dev/null)"
 done
 log "processes of $COMPANION after uninstall: $(companion_ps | paste -sd';')"
+[ "$rc" -eq 0 ] || dump_journal -t secrets-dispatcher-pam -t systemd-machined -u secrets-dispatcher-daemon.service
 log "sd-provision --uninstall: exit $rc"; log "$out"
 rmdir /run/systemd/system/getty@tty1.service.d 2>/dev/null
 systemctl daemon-reload
