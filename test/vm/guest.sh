@@ -204,6 +204,7 @@ shows_exe() {
 }
 if wait_until "$T_LONG" has_pending; then
   shows_exe
+  dump_screen
   sleep 3
   waiting=no; kill -0 "$lookup_pid" 2>/dev/null && [ ! -s /run/sdvm-lookup.out ] && waiting=yes
   check lookup-waits-shows-exe "secret-tool still waiting: $waiting; VT$VT shows: $(screen | grep -m1 -E '^ *exe ' | tr -s ' ')" \
@@ -322,7 +323,11 @@ for pid in $(grep -o 'used by process [0-9]*' <<<"$out" | grep -o '[0-9]*$'); do
   log "process $pid: $(ps -o pid=,user=,etimes=,args= -p "$pid" 2>&1 | cut -c1-150); unit: $(ps -o unit= -p "$pid" 2>/dev/null)"
 done
 log "processes of $COMPANION after uninstall: $(companion_ps | paste -sd';')"
-[ "$rc" -eq 0 ] || dump_journal -t secrets-dispatcher-pam -t systemd-machined -u secrets-dispatcher-daemon.service
+if [ "$rc" -ne 0 ]; then
+  dump_journal -t secrets-dispatcher-pam
+  dump_journal -u secrets-dispatcher-daemon.service
+  dump_journal -u secrets-dispatcher.target
+fi
 log "sd-provision --uninstall: exit $rc"; log "$out"
 rmdir /run/systemd/system/getty@tty1.service.d 2>/dev/null
 systemctl daemon-reload
