@@ -76,7 +76,7 @@ data = open(f"/dev/vcsa{sys.argv[1]}", "rb").read()
 rows, cols = data[0], data[1]
 cells = data[4:]
 for r in range(rows):
-    print(bytes(cells[(r * cols + c) * 2] for c in range(cols)).decode("cp437").rstrip())
+    print(bytes(cells[(r * cols + c) * 2] or 32 for c in range(cols)).decode("cp437").rstrip())
 PY
 }
 on_screen() { screen | grep -qF -- "$1"; }
@@ -193,9 +193,10 @@ wait "$store_pid"; log "secret-tool store: exit $? $(cat /run/sdvm-store.out)"
 # --- 2. lookup waits, VT8 shows the requester's executable; 3. sendkey y approves ---------------
 as_desk timeout 600 secret-tool lookup service sdvm account "$DESK" >/run/sdvm-lookup.out 2>/run/sdvm-lookup.err &
 lookup_pid=$!
-# The requester's executable (the `exe` field, not merely the name in a command line), from the
-# list's detail pane or (Enter) the full detail view.
-exe_line() { screen | grep -E '^ *exe +/usr/bin/secret-tool'; }
+# The requester's executable (an `exe` field, not merely a name in a command line), from the list's
+# detail pane or (Enter) the full detail view. Through the agent, the daemon verifies only the agent
+# (its own exe field is the agent's node); the client's executable is the agent's claim.
+exe_line() { screen | grep -E '^ *exe +/usr/bin/secret-tool|requester\.exe: /usr/bin/secret-tool'; }
 shows_exe() {
   has_pending || return 1
   exe_line >/dev/null && return 0
@@ -207,7 +208,7 @@ if wait_until "$T_LONG" has_pending; then
   dump_screen
   sleep 3
   waiting=no; kill -0 "$lookup_pid" 2>/dev/null && [ ! -s /run/sdvm-lookup.out ] && waiting=yes
-  check lookup-waits-shows-exe "secret-tool still waiting: $waiting; VT$VT shows: $(screen | grep -m1 -E '^ *exe ' | tr -s ' ')" \
+  check lookup-waits-shows-exe "secret-tool still waiting: $waiting; VT$VT shows: $( (exe_line || screen | grep -m1 -E '^ *exe ') | tr -s ' ' | paste -sd';')" \
     eval 'shows_exe && [ $waiting = yes ]'
 else
   fail lookup-waits-shows-exe "no request on VT$VT"; dump_screen

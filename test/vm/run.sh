@@ -59,14 +59,15 @@ stamp "image"
 stamp "project disk"
 rm -rf "$RUN"
 mkdir -p "$RUN/stage/test"
-# Hard links: a snapshot of the checkout without copying 250 MB; mkfs.ext4 -d keeps owners (root).
+# Hard links (copies when the cache is on another filesystem): a snapshot of the checkout without
+# copying 250 MB; mkfs.ext4 -d keeps the owners (root).
 for entry in "$REPO"/* "$REPO"/.gitignore; do
   case "$(basename "$entry")" in test|.git|.cache) continue ;; esac
-  cp -al "$entry" "$RUN/stage/"
+  cp -al "$entry" "$RUN/stage/" 2>/dev/null || cp -a "$entry" "$RUN/stage/"
 done
 for entry in "$REPO"/test/*; do
   [ "$(basename "$entry")" = vm ] && continue
-  cp -al "$entry" "$RUN/stage/test/"
+  cp -al "$entry" "$RUN/stage/test/" 2>/dev/null || cp -a "$entry" "$RUN/stage/test/"
 done
 mkdir -p "$RUN/stage/test/vm"
 cp -a "$HERE"/*.sh "$RUN/stage/test/vm/"
