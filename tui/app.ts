@@ -154,8 +154,9 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
     if (stopped) return;
     const result = handleKey(state, key, now(), { pageLines: lastView?.pageLines ?? 10, maxScroll: lastView?.maxScroll ?? 0 });
     state = result.state;
-    render();
+    // The decision leaves before the repaint: the requester should not wait for the screen.
     for (const action of result.actions) void run(action);
+    render();
   };
 
   const screen = new ConsoleScreen({ ttyPath: options.ttyPath, onKey, onResize: () => render() });

@@ -130,7 +130,10 @@ function requesterLines(r: PendingRequest, width: number): Line[] {
   if (q.systemdUnit) lines.push(field('  unit', inlineText(q.systemdUnit, { maxWidth: v })));
   if (q.chain.length) lines.push(field('  parents', inlineText(q.chain.map((c) => processLine(c, width)).join(' < '), { maxWidth: v })));
   lines.push(field('  bus name', inlineText(q.busName, { maxWidth: v }), 'dim'));
+  // A signing client's repository, branch and file list are already shown (as claimed) with the payload.
+  const shownWithPayload = r.sign ? new Set(['repository', 'branch', 'files', 'filesTree', 'filesOmitted']) : new Set<string>();
   for (const [key, value] of Object.entries(q.claimed)) {
+    if (shownWithPayload.has(key)) continue;
     const k = inlineText(key, { maxWidth: 24 });
     lines.push(field('  claims', `${k}: ${inlineText(value, { maxWidth: Math.max(8, v - displayWidth(k) - 14) })}`, 'normal', CLAIMED));
   }
@@ -212,14 +215,18 @@ export function detailLines(r: PendingRequest, width: number, now: number, full:
   if (r.key) lines.push(...keyLines(r, width));
   if (r.items.length) lines.push(...itemLines(r, width, full));
   lines.push(...requesterLines(r, width));
-  lines.push(r.rememberScope
-    ? field('a remembers', `${inlineText(r.rememberScope.description, { maxWidth: Math.max(10, v - 20) })} for ${r.rememberScope.minutes} min`, 'bold')
+  const scope = r.rememberScope;
+  // The daemon's description usually names the duration already; the number is shown either way.
+  const saysMinutes = scope !== null && new RegExp(`\\b${scope.minutes} min`).test(scope.description);
+  lines.push(scope
+    ? field('a remembers', `${inlineText(scope.description, { maxWidth: Math.max(10, saysMinutes ? v : v - 16) })}${saysMinutes ? '' : ` for ${scope.minutes} min`}`, 'bold')
     : field('a remembers', 'nothing: this request can only be allowed once or denied', 'dim'));
   return lines;
 }
 
 function recentLine(d: RecentDecision, width: number): Line {
-  const outcome = { once: 'allowed once', remember: 'allowed+remembered', deny: 'denied', expired: 'expired', gone: 'cancelled' }[d.outcome];
+  // 'gone': it left the queue without a key here (requester gone, or decided by another console).
+  const outcome = { once: 'allowed once', remember: 'allowed+remembered', deny: 'denied', expired: 'expired', gone: 'ended' }[d.outcome];
   return [seg(`  ${clock(d.at)} ${outcome.padEnd(19)} ${BADGES[d.kind].text.padEnd(7)}${inlineText(d.summary, { maxWidth: Math.max(10, width - 40) })}`, 'dim')];
 }
 

@@ -48,13 +48,19 @@ describe('renderView list and detail pane', () => {
   it('says exactly what "a" remembers and for how long, or that it cannot', () => {
     expect(find(renderView(stateWith(secretRequest()), SIZE, NOW), 'a remembers')).toContain('python3.11 (uid 1000) reading "GitHub token" for 10 min');
     expect(find(renderView(stateWith(signRequest()), SIZE, NOW), 'a remembers')).toContain('can only be allowed once or denied');
+    const said = secretRequest({ rememberScope: { description: 'python3 may read "GitHub token" for 10 minutes', minutes: 10 } });
+    expect(find(renderView(stateWith(said), SIZE, NOW), 'a remembers')!.trimEnd()).toMatch(/for 10 minutes$/);
   });
 
   it('marks what a client claims as claimed', () => {
     const view = renderView(stateWith(signRequest()), SIZE, NOW);
     expect(find(view, 'Repository')).toMatch(/\/home\/nb\/src\/secrets-dispatcher \(claimed\)/);
     expect(find(view, 'Branch')).toContain('main (claimed)');
-    expect(find(view, 'claims')).toContain('repository: /home/nb/src/secrets-dispatcher (claimed)');
+    // The signing client's repository is shown once, with the payload, not again among the claims.
+    expect(find(view, 'claims')).toBeUndefined();
+    const r = secretRequest();
+    r.requester.claimed = { 'session caller': 'firefox (pid 777)' };
+    expect(find(renderView(stateWith(r), SIZE, NOW), 'claims')).toContain('session caller: firefox (pid 777) (claimed)');
     expect(find(view, 'Files')).toContain('(claimed)');
   });
 
