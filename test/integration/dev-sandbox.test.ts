@@ -67,7 +67,7 @@ describe('secrets-dispatcher dev', () => {
     const clientFile = join(dir, 'client.mjs');
     writeFileSync(passphraseFile, 'sandbox passphrase\n', { mode: 0o600 });
     writeFileSync(clientFile, CLIENT);
-    const env = { ...process.env, XDG_STATE_HOME: join(dir, 'xdg') };
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_STATE_HOME: join(dir, "xdg") };
     delete env.DBUS_SYSTEM_BUS_ADDRESS;
     sandbox = spawnPty(process.execPath, ['--', CLI, 'dev', '--state', join(dir, 'state'), '--passphrase-file', passphraseFile, '--env-file', envFile], { env });
 
@@ -100,7 +100,7 @@ describe('secrets-dispatcher dev', () => {
   });
 
   it('unlocks the existing store with the passphrase file on a second start, and SIGTERM stops everything', async () => {
-    const env = { ...process.env, XDG_STATE_HOME: join(dir, 'xdg') };
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_STATE_HOME: join(dir, "xdg") };
     delete env.DBUS_SYSTEM_BUS_ADDRESS;
     sandbox = spawnPty(process.execPath, ['--', CLI, 'dev', '--state', join(dir, 'state'), '--passphrase-file', join(dir, 'passphrase')], { env });
     await sandbox.waitForText('store unlocked | 0 pending', 60_000);

@@ -84,6 +84,12 @@ describe.skipIf(!canRun)(`the console on ${TTY} (root with VTs)`, () => {
   };
   const exitOf = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
   const getSecrets = () => desktop.call({ member: 'GetSecrets', signature: 'asa{sv}', body: [[itemId], {}], timeoutMs: 30_000 });
+  /** Waits until the console on the VT shows the one pending request, by its id (an old screen cannot match). */
+  const requestOnVt = async (): Promise<string[]> => {
+    let id: string | undefined;
+    for (let i = 0; i < 500 && !(id = (await h.console.listPending())[0]?.id); i++) await sleep(10);
+    return waitForVcs(new RegExp(`^> SECRET [\\s\\S]*id ${id}`, 'm'));
+  };
 
   beforeAll(async () => {
     h = await startDaemonHarness({ registerConsole: false, config: { requestTimeoutSeconds: 60 } });
@@ -105,7 +111,8 @@ describe.skipIf(!canRun)(`the console on ${TTY} (root with VTs)`, () => {
     await startTui();
     expect(vtMode()).toBe(VT_AUTO);
     const reading = getSecrets();
-    const screen = await waitForVcs(/^> SECRET [\s\S]*Item +VT token/m);
+    const screen = await requestOnVt();
+    expect(screen.join('\n')).toMatch(/Item +VT token/);
     expect(screen[0]).toMatch(/Secrets Dispatcher - approval console/);
     expect(vtMode()).toBe(VT_PROCESS);
     await sleep(GUARD_WAIT_MS);
@@ -119,7 +126,7 @@ describe.skipIf(!canRun)(`the console on ${TTY} (root with VTs)`, () => {
 
   it('a key injected within the guard time does not decide', async () => {
     const reading = getSecrets().then(() => 'allowed', () => 'denied');
-    await waitForVcs(/^> SECRET [\s\S]*Item +VT token/m);
+    await requestOnVt();
     typeOnVt('y');
     await waitForVcs(/Key ignored/);
     expect((await h.console.listPending()).length).toBe(1);
@@ -130,7 +137,7 @@ describe.skipIf(!canRun)(`the console on ${TTY} (root with VTs)`, () => {
 
   it('restores VT_AUTO on SIGTERM while a request is on screen', async () => {
     const reading = getSecrets().catch(() => undefined);
-    await waitForVcs(/^> SECRET [\s\S]*Item +VT token/m);
+    await requestOnVt();
     expect(vtMode()).toBe(VT_PROCESS);
     tui!.kill('SIGTERM');
     await exitOf(tui!);
@@ -138,7 +145,7 @@ describe.skipIf(!canRun)(`the console on ${TTY} (root with VTs)`, () => {
     expect(vtMode()).toBe(VT_AUTO);
     // The request outlives the console: a new console shows it and decides it.
     await startTui();
-    await waitForVcs(/^> SECRET [\s\S]*Item +VT token/m);
+    await requestOnVt();
     await sleep(GUARD_WAIT_MS);
     typeOnVt('n');
     await reading;
@@ -146,7 +153,7 @@ describe.skipIf(!canRun)(`the console on ${TTY} (root with VTs)`, () => {
 
   it('after kill -9 the mode is stale until reset: --reset-vt (the unit\'s ExecStopPost) restores VT_AUTO', async () => {
     const reading = getSecrets().catch(() => undefined);
-    await waitForVcs(/^> SECRET [\s\S]*Item +VT token/m);
+    await requestOnVt();
     expect(vtMode()).toBe(VT_PROCESS);
     tui!.kill('SIGKILL');
     await exitOf(tui!);
@@ -157,7 +164,7 @@ describe.skipIf(!canRun)(`the console on ${TTY} (root with VTs)`, () => {
     expect(vtMode()).toBe(VT_AUTO);
     // A console restarted without the reset also clears a stale mode at start.
     await startTui();
-    await waitForVcs(/^> SECRET [\s\S]*Item +VT token/m);
+    await requestOnVt();
     await sleep(GUARD_WAIT_MS);
     typeOnVt('n');
     await reading;
@@ -165,7 +172,7 @@ describe.skipIf(!canRun)(`the console on ${TTY} (root with VTs)`, () => {
 
   it('after kill -9 the kernel itself resets VT_AUTO at the next switch away from the VT', async () => {
     const reading = getSecrets().catch(() => undefined);
-    await waitForVcs(/^> SECRET [\s\S]*Item +VT token/m);
+    await requestOnVt();
     tui!.kill('SIGKILL');
     await exitOf(tui!);
     expect(vtMode()).toBe(VT_PROCESS);
