@@ -135,6 +135,40 @@ describe.skipIf(!canRun)(`the console on ${TTY} (root with VTs)`, () => {
     expect(await reading).toBe('denied');
   });
 
+  it('a switch away during a decision is allowed, the request stays pending, and coming back restarts the guard', async () => {
+    const reading = getSecrets().then(() => 'allowed', () => 'denied');
+    await requestOnVt();
+    const fd = openSync(TTY, 'r+');
+    try {
+      const other = activeVt(fd) === VT ? 1 : activeVt(fd);
+      const waitActive = async (n: number) => {
+        for (let i = 0; i < 200 && activeVt(fd) !== n; i++) await sleep(10);
+        return activeVt(fd);
+      };
+      activate(fd, VT);
+      expect(await waitActive(VT)).toBe(VT);
+      await sleep(GUARD_WAIT_MS);
+      // Away: the console is asked (relsig) and lets the switch happen.
+      activate(fd, other);
+      expect(await waitActive(other)).toBe(other);
+      expect((await h.console.listPending()).length).toBe(1);
+      // Back: the console is told (acqsig); a key right away is ignored, a later one decides.
+      activate(fd, VT);
+      expect(await waitActive(VT)).toBe(VT);
+      await sleep(50);
+      typeOnVt('y');
+      await waitForVcs(/Key ignored/);
+      expect((await h.console.listPending()).length).toBe(1);
+      await sleep(GUARD_WAIT_MS);
+      typeOnVt('y');
+      expect(await reading).toBe('allowed');
+      activate(fd, other);
+      expect(await waitActive(other)).toBe(other);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   it('restores VT_AUTO on SIGTERM while a request is on screen', async () => {
     const reading = getSecrets().catch(() => undefined);
     await requestOnVt();
