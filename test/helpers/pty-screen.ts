@@ -1,7 +1,10 @@
 // A program in a real pseudo-terminal (node-pty) whose output is fed into a headless xterm, so a
 // test reads the screen a person would see (lines of cells, not the byte stream) and types keys.
-import { Terminal } from '@xterm/headless';
+import xterm from '@xterm/headless';
 import pty from 'node-pty';
+
+// CommonJS package: its named exports are not visible to Node's ESM loader.
+const { Terminal } = xterm;
 
 export interface PtyScreenOptions {
   cols?: number;
