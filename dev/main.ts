@@ -11,12 +11,10 @@ import { COMPONENTS, type DevContext, type Running } from './components.js';
 
 interface DevArgs { state?: string; passphraseFile?: string; envFile?: string }
 
+// One paragraph per line: yargs wraps it to the terminal.
 const USAGE = `$0 [--state DIR] [--passphrase-file FILE] [--env-file FILE]
 
-The whole system in this terminal, without root: a private system bus loaded with the real policy
-(you as both the companion and the desktop user), the companion daemon, and the approval console
-here. Ctrl+C in the console (or SIGTERM) stops everything it started. Another terminal uses it with
-\`. ENV_FILE\` (DBUS_SYSTEM_BUS_ADDRESS and whatever else a client needs).`;
+The whole system in this terminal, without root: a private system bus loaded with the real policy (you as both the companion and the desktop user), the companion daemon, and the approval console here. Ctrl+C in the console (or SIGTERM) stops everything it started. Another terminal uses it with \`. ENV_FILE\` (DBUS_SYSTEM_BUS_ADDRESS and whatever else a client needs).`;
 
 function defaultStateDir(): string {
   const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');

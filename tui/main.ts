@@ -9,11 +9,10 @@ import { resetVt } from './vt.js';
 
 interface TuiArgs { tty?: string; config?: string; resetVt?: boolean }
 
+// One paragraph per line: yargs wraps it to the terminal.
 const USAGE = `$0 [--tty [/dev/ttyN]] [--config FILE]
 
-Run the approval console: shows every pending request from the companion daemon (system bus,
-DBUS_SYSTEM_BUS_ADDRESS honoured) and sends the human's decisions. Without --tty it runs in this
-terminal; with --tty it takes over that virtual console (bare --tty: the configured VT, default 8).`;
+Run the approval console: shows every pending request from the companion daemon (system bus, DBUS_SYSTEM_BUS_ADDRESS honoured) and sends the human's decisions. Without --tty it runs in this terminal; with --tty it takes over that virtual console (bare --tty: the configured VT, default 8).`;
 
 type ConsoleConfig = ReturnType<typeof configSchema.shape.console.parse>;
 
