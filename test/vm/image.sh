@@ -28,7 +28,7 @@ log() { printf 'image: %s\n' "$*" >&2; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-[ "${1:-}" = "--help" ] && { sed -n "2,11p" "$SELF"; exit 0; }
+[ "${1:-}" = "--help" ] && { sed -n "2,11p" "$SELF" | cut -c3-; exit 0; }
 [ "$(id -u)" -eq 0 ] || { echo "image: needs root (debootstrap, chroot)" >&2; exit 1; }
 
 # An interrupted debootstrap leaves /proc (and maybe /sys) mounted in the rootfs: never delete

@@ -26,7 +26,7 @@ for arg in "$@"; do
   case "$arg" in
     --rebuild-image) rebuild_image=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | cut -c3-; exit 0 ;;
     *) echo "test:vm: unknown option $arg (see --help)" >&2; exit 64 ;;
   esac
 done
