@@ -19,13 +19,15 @@ export async function parseCommandLine<T>(args: string[], spec: {
   const { default: yargs } = await import('yargs');
   let parser = yargs()
     .scriptName(spec.command)
-    .usage(spec.usage)
+    .usage(wrapText(spec.usage, 100))
     .options(spec.options)
     .strict()
     .help('help')
     .alias('help', 'h')
     .version(false)
-    .wrap(100);
+    // yargs' own wrapping counts columns across the newlines of a multi-line usage text and cuts
+    // words in half; the usage is wrapped here instead, and option lines are left whole.
+    .wrap(null);
   if (spec.positional) parser = parser.demandCommand(spec.positional.demand ? 1 : 0, 1, `missing ${spec.positional.name}`, `only one ${spec.positional.name}`);
   return new Promise((resolve) => {
     parser.parse(args, {}, (err, argv, output) => {
@@ -43,6 +45,23 @@ export async function parseCommandLine<T>(args: string[], spec: {
       }
     });
   });
+}
+
+/** Word-wraps each line of `text` that is longer than `width`; existing line breaks are kept. */
+export function wrapText(text: string, width: number): string {
+  return text.split('\n').map((line) => {
+    if (line.length <= width) return line;
+    const out: string[] = [];
+    let current = '';
+    for (const word of line.split(' ')) {
+      if (current && current.length + 1 + word.length > width) {
+        out.push(current);
+        current = word;
+      } else current = current ? `${current} ${word}` : word;
+    }
+    out.push(current);
+    return out.join('\n');
+  }).join('\n');
 }
 
 export interface SimpleOption { type: 'string' | 'boolean'; describe: string }

@@ -49,3 +49,14 @@ describe('version', () => {
     expect(VERSION).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
   });
 });
+
+describe('help text wrapping', () => {
+  it('breaks long lines between words and keeps the given line breaks', async () => {
+    const { wrapText } = await import('../../core/command-line.js');
+    const text = `usage line\n\n${'word '.repeat(30).trim()}`;
+    const lines = wrapText(text, 40).split('\n');
+    expect(lines.slice(0, 2)).toEqual(['usage line', '']);
+    expect(lines.slice(2).every((l) => l.length <= 40 && !l.startsWith(' ') && /^(word ?)+$/.test(l))).toBe(true);
+    expect(lines.slice(2).join(' ')).toBe('word '.repeat(30).trim());
+  });
+});
