@@ -143,6 +143,6 @@ t=$(now)
 chroot "$ROOT" apt-get clean
 unmount_under "$ROOT"
 rm -f "$CACHE/disk.raw" "$CACHE/disk.stamp"
-mkfs.ext4 -q -F -L sdroot -d "$ROOT" "$CACHE/disk.raw" 2G
+mkfs.ext4 -q -F -L sdroot -d "$ROOT" "$CACHE/disk.raw" 2G >/dev/null
 echo "$packages_stamp-$guest_stamp" >"$CACHE/disk.stamp"
 log "disk image (mkfs.ext4 -d): $(since "$t") s"

@@ -71,7 +71,7 @@ for entry in "$REPO"/test/*; do
 done
 mkdir -p "$RUN/stage/test/vm"
 cp -a "$HERE"/*.sh "$RUN/stage/test/vm/"
-mkfs.ext4 -q -F -L sdproject -d "$RUN/stage" "$RUN/project.img" 1G
+mkfs.ext4 -q -F -L sdproject -d "$RUN/stage" "$RUN/project.img" 1G >/dev/null
 rm -rf "$RUN/stage"
 
 # --- boot and serve the guest's key presses --------------------------------------------------
