@@ -116,6 +116,15 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
         }
         await client.refresh();
         return;
+      case 'approve-with-secret':
+        try {
+          await client.approveWithSecret(action.id, action.secret);
+        } catch (err) {
+          update((s) => unmarkDecided(s, action.id));
+          fail('The approval did not reach the daemon', err);
+          void client.refresh();
+        }
+        return;
       case 'lock':
         try {
           await client.lock();

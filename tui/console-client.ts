@@ -199,6 +199,15 @@ export class ConsoleClient {
     await this.call('Lock');
   }
 
+  /** Approves a request that needs one more secret from the human (a key's own passphrase); wipes it after sending. */
+  async approveWithSecret(id: string, secret: Buffer): Promise<void> {
+    try {
+      await this.call('ApproveWithSecret', 'say', [id, secret]);
+    } finally {
+      secret.fill(0);
+    }
+  }
+
   async history(): Promise<HistoryEntry[]> {
     const [json] = await this.call('History', 'u', [this.options.historyLimit ?? 500]);
     return JSON.parse(json as string) as HistoryEntry[];

@@ -16,6 +16,8 @@ export type Action =
   /** The passphrase buffer belongs to the action's handler, which must wipe it. */
   | { type: 'unlock'; passphrase: Buffer }
   | { type: 'create'; passphrase: Buffer }
+  /** The secret belongs to the action's handler, which must wipe it. */
+  | { type: 'approve-with-secret'; id: string; secret: Buffer }
   | { type: 'load-history' }
   | { type: 'load-remembered' }
   | { type: 'revoke'; id: string }
@@ -113,6 +115,10 @@ function decide(state: ConsoleState, verb: DecisionVerb, now: number): KeyResult
   if (verb === 'remember' && !request.rememberScope) {
     return { state: notify(state, 'This request cannot be remembered: press y to allow once or n to deny.', 'warn', now), actions: [] };
   }
+  if (verb !== 'deny' && request.key?.needsPassphrase) {
+    // The key is locked with its own passphrase: approving means typing it here, on the console.
+    return { state: { ...state, prompt: { ...newPrompt('key-passphrase'), requestId: request.id } }, actions: [] };
+  }
   const minutes = verb === 'remember' ? request.rememberScope!.minutes : 0;
   return { state: markDecided(state, request.id, verb, now), actions: [{ type: 'decide', id: request.id, verb, minutes }] };
 }
@@ -139,6 +145,11 @@ function rememberedKey(state: ConsoleState, key: Key): KeyResult {
 
 function promptKey(state: ConsoleState, key: Key, now: number): KeyResult {
   const prompt = state.prompt!;
+  if (key === 'escape' && prompt.purpose === 'key-passphrase') {
+    // Back out without deciding: the request stays pending.
+    wipePrompt(prompt);
+    return { state: { ...state, prompt: null }, actions: [] };
+  }
   if (key === 'C-u' || key === 'escape') {
     prompt.buffer.fill(0, 0, prompt.length);
     if (prompt.purpose === 'confirm') {
@@ -174,6 +185,11 @@ function submitPrompt(state: ConsoleState, now: number): KeyResult {
   prompt.buffer.fill(0);
   if (prompt.purpose === 'unlock') {
     return { state: { ...state, prompt: { ...prompt, length: 0 } }, actions: [{ type: 'unlock', passphrase: typed }] };
+  }
+  if (prompt.purpose === 'key-passphrase') {
+    const id = prompt.requestId!;
+    wipePrompt(prompt);
+    return { state: markDecided({ ...state, prompt: null }, id, 'once', now), actions: [{ type: 'approve-with-secret', id, secret: typed }] };
   }
   if (prompt.purpose === 'create') {
     return { state: { ...state, prompt: { ...newPrompt('confirm'), first: typed } }, actions: [] };

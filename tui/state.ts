@@ -16,7 +16,9 @@ export interface RecentDecision {
 }
 
 export interface PassphrasePrompt {
-  purpose: 'unlock' | 'create' | 'confirm';
+  purpose: 'unlock' | 'create' | 'confirm' | 'key-passphrase';
+  /** For 'key-passphrase': the request this passphrase approves. */
+  requestId?: string;
   /** The typed characters, UTF-8; wiped (fill(0)) whenever the prompt is cleared or submitted. */
   buffer: Buffer;
   length: number;
@@ -137,9 +139,14 @@ export function wipePrompt(prompt: PassphrasePrompt | null): void {
  */
 export function applyStatus(state: ConsoleState, status: DaemonStatus): ConsoleState {
   let prompt = state.prompt;
+  if (status.locked && prompt?.purpose === 'key-passphrase') {
+    // Locking ends every pending request; the key's passphrase has nothing left to approve.
+    wipePrompt(prompt);
+    prompt = null;
+  }
   if (status.locked && !prompt) {
     prompt = newPrompt(status.initialized ? 'unlock' : 'create');
-  } else if (!status.locked && prompt) {
+  } else if (!status.locked && prompt && prompt.purpose !== 'key-passphrase') {
     wipePrompt(prompt);
     prompt = null;
   }

@@ -266,6 +266,7 @@ function promptLines(state: ConsoleState): Line[] {
     unlock: 'The store is locked. Passphrase: ',
     create: 'First run: choose a passphrase for the new store: ',
     confirm: 'Type the new passphrase again: ',
+    'key-passphrase': 'The key is protected by its own passphrase; type it to approve (Esc: back, request stays pending): ',
   }[p.purpose];
   const typed = Buffer.from(p.buffer.subarray(0, p.length)).toString('utf8');
   const stars = '*'.repeat([...typed].length);

@@ -151,3 +151,42 @@ describe('passphrase entry', () => {
     expect(press(s, ['enter'], NOW).state.recoveryCode).toBeNull();
   });
 });
+
+describe('a key protected by its own passphrase', () => {
+  const keyImport = () => secretRequest({
+    id: 'k1', kind: 'key', items: [], rememberScope: null,
+    key: { action: 'import', fingerprint: 'AB'.repeat(20), userIds: ['N. B. <nb@example.org>'], algorithm: 'ed25519', needsPassphrase: true },
+  });
+
+  it('y asks for the passphrase on the console, Enter approves with it and wipes what was typed', () => {
+    const asked = press(arrived(keyImport()), ['y'], NOW + GUARD);
+    expect(asked.actions).toEqual([]);
+    expect(asked.state.prompt).toMatchObject({ purpose: 'key-passphrase', requestId: 'k1' });
+    const prompt = asked.state.prompt!;
+    const done = press(asked.state, ['s', 'e', 'c', 'enter'], NOW + GUARD + 10);
+    expect(done.actions).toHaveLength(1);
+    const action = done.actions[0] as Extract<Action, { type: 'approve-with-secret' }>;
+    expect(action).toMatchObject({ type: 'approve-with-secret', id: 'k1' });
+    expect(action.secret.toString()).toBe('sec');
+    expect(prompt.buffer.every((b) => b === 0)).toBe(true);
+    expect(done.state.prompt).toBeNull();
+    expect(done.state.pending).toHaveLength(0);
+  });
+
+  it('Esc backs out: nothing is decided and the request stays pending', () => {
+    const asked = press(arrived(keyImport()), ['y', 'x'], NOW + GUARD);
+    const back = press(asked.state, ['escape'], NOW + GUARD + 10);
+    expect(back.actions).toEqual([]);
+    expect(back.state.prompt).toBeNull();
+    expect(back.state.pending.map((r) => r.id)).toEqual(['k1']);
+  });
+
+  it('n still denies at once without asking', () => {
+    expect(press(arrived(keyImport()), ['n'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'k1', verb: 'deny', minutes: 0 }]);
+  });
+
+  it('a status update of an unlocked store keeps the prompt open', () => {
+    const asked = press(arrived(keyImport()), ['y'], NOW + GUARD);
+    expect(applyStatus(asked.state, STATUS).prompt?.purpose).toBe('key-passphrase');
+  });
+});
