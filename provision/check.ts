@@ -174,7 +174,7 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
   if (home?.kind === 'dir' && process.getuid?.() !== 0 && companion && process.getuid?.() !== companion.uid) {
     results.push(skip('store', `only root or ${inputs.companionUser} can look inside ${inputs.stateDir}`));
   } else {
-    const header = view.readBytes(storePath, 100);
+    const header = storeHeader(view, storePath);
     if (header === null || header.length < 72) {
       results.push(fail('store', `${storePath} does not exist yet`, `log in as ${inputs.desktopUser} and create the store on VT${inputs.vt} (Ctrl+Alt+F${inputs.vt})`));
     } else if (header.readUInt32BE(68) !== STORE_APPLICATION_ID) {
@@ -207,4 +207,21 @@ function lastGpgProgram(path: string): string | undefined {
 export function formatResults(results: CheckResult[]): string {
   const width = Math.max(...results.map((r) => r.component.length));
   return results.map((r) => `${r.status} ${r.component.padEnd(width)}  ${r.detail}${r.fix ? `; fix: ${r.fix}` : ''}\n`).join('');
+}
+
+/**
+ * Page 1 of the store as SQLite would see it. The store runs in WAL mode, so until a checkpoint the
+ * newest copy of page 1 (with the application id) may live only in the -wal file: the last frame
+ * for page 1 there wins over the main file.
+ */
+export function storeHeader(view: RootView, storePath: string): Buffer | null {
+  const main = view.readBytes(storePath, 100);
+  const wal = view.readBytes(`${storePath}-wal`, 64 * 1024 * 1024);
+  if (!wal || wal.length < 32 || (wal.readUInt32BE(0) & 0xfffffffe) !== 0x377f0682) return main;
+  const pageSize = wal.readUInt32BE(8) || 65536;
+  let latest: Buffer | null = null;
+  for (let frame = 32; frame + 24 + pageSize <= wal.length; frame += 24 + pageSize) {
+    if (wal.readUInt32BE(frame) === 1) latest = wal.subarray(frame + 24, frame + 24 + 100);
+  }
+  return latest ?? main;
 }

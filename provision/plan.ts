@@ -169,13 +169,9 @@ export function planUninstall(view: RootView, inputs: UninstallInputs): Action[]
   const agentUnit = `${PATHS.userUnitDir}/${AGENT_UNIT}`;
   const present = (p: string) => view.stat(p) !== null;
 
-  if (unitFiles.some(present)) {
-    actions.push({ kind: 'systemctl', args: ['stop', TARGET_UNIT, DAEMON_UNIT, consoleUnit(inputs.vt)], why: 'stop the companion before its files go', mayFail: true });
-  }
-  if (present(agentUnit) && inputs.desktopUser) {
-    // Only reaches a running user manager (the user is logged in); otherwise there is nothing to stop.
-    actions.push({ kind: 'systemctl', args: ['--user', '-M', `${inputs.desktopUser}@`, 'stop', AGENT_UNIT], why: 'stop the agent in the desktop session', mayFail: true });
-  }
+  // The PAM line goes first: `systemctl --user -M USER@` below opens a PAM session for the desktop
+  // user, and with our hook still in the stack that session would start the companion again, after
+  // which userdel refuses to remove a user with running processes (seen in the VM test).
   const pam = view.read(PATHS.pamSession);
   if (pam !== null) {
     const restored = withoutBlock(pam);
@@ -183,6 +179,13 @@ export function planUninstall(view: RootView, inputs: UninstallInputs): Action[]
       const st = view.stat(PATHS.pamSession)!;
       actions.push({ kind: 'writeFile', path: PATHS.pamSession, content: restored.text, mode: st.mode, owner: st.uid, group: st.gid, label: 'PAM session stack (our line removed)' });
     }
+  }
+  if (unitFiles.some(present)) {
+    actions.push({ kind: 'systemctl', args: ['stop', TARGET_UNIT, DAEMON_UNIT, consoleUnit(inputs.vt)], why: 'stop the companion before its files go', mayFail: true });
+  }
+  if (present(agentUnit) && inputs.desktopUser) {
+    // Only reaches a running user manager (the user is logged in); otherwise there is nothing to stop.
+    actions.push({ kind: 'systemctl', args: ['--user', '-M', `${inputs.desktopUser}@`, 'stop', AGENT_UNIT], why: 'stop the agent in the desktop session', mayFail: true });
   }
   const files: [string, string][] = [
     [PATHS.hook, 'PAM hook'],
