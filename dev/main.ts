@@ -36,7 +36,7 @@ export async function main(args: string[]): Promise<number> {
     options: {
       state: { type: 'string', describe: `dev state directory: store, audit log, daemon log (default ${defaultStateDir()})` },
       'passphrase-file': { type: 'string', describe: 'dev only: create or unlock the store with the passphrase in this file, no prompt' },
-      'env-file': { type: 'string', describe: 'write shell `export` lines for clients here once everything is ready' },
+      'env-file': { type: 'string', describe: 'write shell `export` lines for clients here once everything is ready (default: env in the state directory)' },
     },
   });
   if (parsed.kind === 'help') {
@@ -54,7 +54,8 @@ export async function main(args: string[]): Promise<number> {
   const stateDir = resolve(parsed.argv.state ?? defaultStateDir());
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const runDir = mkdtempSync(join(tmpdir(), 'sd-dev-'));
-  const envFile = parsed.argv.envFile ? resolve(parsed.argv.envFile) : null;
+  // Always written (default: beside the state) so a second terminal can find the sandbox without flags.
+  const envFile: string | null = resolve(parsed.argv.envFile ?? join(stateDir, 'env'));
   const say = (line: string) => process.stdout.write(`secrets-dispatcher dev: ${line}\n`);
   const ctx: DevContext = {
     root: join(dirname(fileURLToPath(import.meta.url)), '..', '..'),
