@@ -32,6 +32,12 @@ function wipeAfterReply(buffers: Buffer[]): void {
 export function requesterName(r: RequesterInfo): string {
   const exe = r.process?.exe ?? r.process?.comm ?? 'unknown process';
   const pid = r.process ? ` (pid ${r.process.pid})` : '';
+  // A forwarder (the agent) names the program it asks for; show that first, marked as its claim.
+  const claimedExe = r.claimed['requester.exe'];
+  if (claimedExe) {
+    const claimedPid = r.claimed['requester.pid'] ? ` pid ${r.claimed['requester.pid']}` : '';
+    return `${claimedExe} (claimed${claimedPid}) via ${exe}${pid}`;
+  }
   return `${exe}${pid}`;
 }
 
@@ -65,8 +71,9 @@ export function buildRequestInterface(
   const labelsOf = (items: ItemRecord[]) => items.map((i) => `'${i.label}'`).join(', ').slice(0, 512);
   const remember = (kind: 'secret' | 'write', requester: RequesterInfo, items: ItemRecord[], verb: string) => ({
     kind, targets: items.map((i) => i.id), targetLabel: labelsOf(items),
-    // A grant covers every process of this executable and UID, not just this PID: say so.
-    description: `${requester.process?.exe ?? 'this requester'} (any process, uid ${requester.uid}) may ${verb} ${labelsOf(items)} for ${services.config.rememberMinutes} minutes`,
+    // A grant covers every process of this executable and UID, not just this PID: say so. Through a
+    // forwarder the grant is narrowed to the program it claims (daemon/approvals/gate.ts rememberKey).
+    description: `${requester.claimed['requester.exe'] ? `${requester.claimed['requester.exe']} (claimed) via ` : ''}${requester.process?.exe ?? 'this requester'} (any process, uid ${requester.uid}) may ${verb} ${labelsOf(items)} for ${services.config.rememberMinutes} minutes`,
   });
   const gateWrite = async (ctx: CallContext, untrustedContext: unknown, item: ItemRecord, what: string) => {
     const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
