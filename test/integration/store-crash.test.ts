@@ -1,7 +1,7 @@
 // kill -9 during a burst of 1,000 writes: after reopening and unlocking, every write the child
 // had acknowledged is there with the right secret, and the store passes its integrity check.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -14,6 +14,7 @@ let writerJs: string;
 beforeAll(() => {
   // Compile just the store and the writer (a few seconds), independent of the rest of the tree.
   // Inside the repository, so the compiled files find node_modules and "type": "module".
+  mkdirSync(join(REPO, '.cache'), { recursive: true }); // absent in a fresh clone
   buildDir = mkdtempSync(join(REPO, '.cache', 'store-crash-'));
   const tsc = spawnSync(
     process.execPath,
@@ -29,7 +30,9 @@ beforeAll(() => {
   writerJs = join(buildDir, 'test', 'helpers', 'store-writer.js');
 }, 60_000);
 
-afterAll(() => rmSync(buildDir, { recursive: true, force: true }));
+afterAll(() => {
+  if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+});
 
 /** Runs the writer and SIGKILLs it after `killAfter` acknowledged writes; returns n → id acknowledged. */
 function burst(dbPath: string, first: number, count: number, killAfter: number): Promise<{ acked: Map<number, string>; finished: boolean }> {
