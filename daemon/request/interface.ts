@@ -34,10 +34,7 @@ export function requesterName(r: RequesterInfo): string {
   const pid = r.process ? ` (pid ${r.process.pid})` : '';
   // A forwarder (the agent) names the program it asks for; show that first, marked as its claim.
   const claimedExe = r.claimed['requester.exe'];
-  if (claimedExe) {
-    const claimedPid = r.claimed['requester.pid'] ? ` pid ${r.claimed['requester.pid']}` : '';
-    return `${claimedExe} (claimed${claimedPid}) via ${exe}${pid}`;
-  }
+  if (claimedExe) return `${claimedExe} (claimed, via pid ${r.process?.pid ?? '?'})`;
   return `${exe}${pid}`;
 }
 
