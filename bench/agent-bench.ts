@@ -15,6 +15,7 @@ import dbus from 'dbus-next';
 import { connectBus, disconnectBus, nameHasOwner, type MessageBus } from '../core/dbus/bus.js';
 import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH } from '../core/names.js';
 import { renderPolicy, renderTestBusConfig } from '../dbus-policy/render.js';
+import { percentile, timed } from './measure.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, 'bin', 'secrets-dispatcher');
@@ -34,17 +35,6 @@ const children: ChildProcess[] = [];
 // connectBus guards each connect with a process listener; many clients connect at once here.
 process.setMaxListeners(CLIENTS * 2 + 20);
 const dirs: string[] = [];
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
 
 async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const until = Date.now() + ms;

@@ -18,6 +18,7 @@ const { Terminal } = xterm;
 import { connectBus, disconnectBus, nameHasOwner, type MessageBus } from '../core/dbus/bus.js';
 import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
 import { renderPolicy, renderTestBusConfig } from '../dbus-policy/render.js';
+import { percentile } from './measure.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const argv = process.argv.slice(2);
@@ -33,11 +34,6 @@ let stopping = false;
 const interrupters = new Set<() => void>();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 /** Fails loudly instead of hanging the bench when something never answers. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -11,6 +11,7 @@ import dbus from 'dbus-next';
 import { connectBus, disconnectBus, nameHasOwner, type MessageBus } from '../core/dbus/bus.js';
 import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
 import { renderPolicy, renderTestBusConfig } from '../dbus-policy/render.js';
+import { percentile, timed } from './measure.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const argv = process.argv.slice(2);
@@ -23,17 +24,6 @@ const CALLS = flag('calls', 1_000);
 /** V8's memory reducer shrinks the heap only after some idle seconds: measure idle RSS after this long. */
 const IDLE_SECONDS = flag('idle-seconds', 15);
 const PASSPHRASE = Buffer.from('bench passphrase');
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
 
 /** The call under test and the peer (Ping) alternate, so both see the same machine load. */
 async function timeAgainstPing(n: number, ping: () => Promise<unknown>, fn: () => Promise<unknown>): Promise<{ peer: number[]; subject: number[] }> {

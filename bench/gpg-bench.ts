@@ -13,6 +13,7 @@ import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST
 import { renderPolicy, renderTestBusConfig } from '../dbus-policy/render.js';
 import type { PendingRequest } from '../core/wire.js';
 import { LeanBus } from '../gpg-client/lean-bus.cjs';
+import { percentile } from './measure.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SD_GPG = join(ROOT, 'bin', 'sd-gpg');
@@ -21,11 +22,6 @@ const roundsAt = argv.indexOf('--rounds');
 const ROUNDS = roundsAt >= 0 ? Number(argv[roundsAt + 1]) : 30;
 
 const target = { destination: DISPATCHER_BUS_NAME, path: DISPATCHER_OBJECT_PATH };
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 /** CPU seconds (user+sys) as /proc/PID/stat counts them; `children` = reaped children of PID. */
 const TICK_MS = 10; // USER_HZ is 100 on Linux
