@@ -148,6 +148,17 @@ async function startGnomeKeyring(): Promise<Stack> {
   return { name: 'gnome-keyring-daemon', env, address };
 }
 
+function secretToolAsync(env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('secret-tool', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`secret-tool ${args.join(' ')} failed: ${err}`))));
+  });
+}
+
 function secretTool(env: NodeJS.ProcessEnv, args: string[], input = ''): string {
   const r = spawnSync('secret-tool', args, { env, input });
   if (r.status !== 0) throw new Error(`secret-tool ${args.join(' ')} failed: ${r.stderr}`);
@@ -195,8 +206,10 @@ async function main(): Promise<void> {
   for (const c of clients) disconnectBus(c.bus);
   const [gkCall, ourCall] = samples.map((s) => ({ p50: percentile(s, 50), p99: percentile(s, 99) }));
 
-  // 2. Whole-process secret-tool lookup (each a new client; ours is covered by the remembered decision).
-  for (const s of stacks) secretTool(s.env, ['lookup', 'bench', 'one']);
+  // 2. Whole-process secret-tool lookup (each a new client). Remembered decisions are per program, so
+  // secret-tool needs its own "remember" first; that lookup runs asynchronously because the scripted
+  // console lives in this process and must be free to answer it.
+  for (const s of stacks) await secretToolAsync(s.env, ['lookup', 'bench', 'one']);
   const proc: number[][] = stacks.map(() => []);
   for (let i = 0; i < PROCESSES; i++) {
     for (const [k, s] of stacks.entries()) {
