@@ -24,6 +24,8 @@ export class AuditLog implements AuditSink {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    // Append-mostly: a small page cache is enough (better-sqlite3's default is 16 MiB).
+    this.db.pragma('cache_size = -1024');
     this.db.exec(AUDIT_SCHEMA);
     const columns = (this.db.prepare('PRAGMA table_info(audit)').all() as { name: string }[]).map((c) => c.name);
     if (!columns.includes('chain')) this.db.exec('ALTER TABLE audit ADD COLUMN chain BLOB');
