@@ -10,4 +10,17 @@ const r = JSON.parse(readFileSync(file, 'utf8'));
 const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 // A file that fails before its tests run (a hook, an import) has no failed test; count it as one.
 const brokenFiles = (r.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length;
-console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests + brokenFiles} failed, ${skipped} skipped`);
+let passed = r.numPassedTests;
+let failed = r.numFailedTests + brokenFiles;
+let skippedAll = skipped;
+// The VM tier (test/vm/tier.sh) runs after vitest and leaves its own counts.
+const vmFile = new URL('../.cache/vm-report.json', import.meta.url);
+if (existsSync(vmFile)) {
+  const vm = JSON.parse(readFileSync(vmFile, 'utf8'));
+  console.log(`vitest: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  console.log(`vm tier: ${vm.passed} passed, ${vm.failed} failed, ${vm.skipped} skipped${vm.reason ? ` (${vm.reason})` : ''}`);
+  passed += vm.passed;
+  failed += vm.failed;
+  skippedAll += vm.skipped;
+}
+console.log(`tests: ${passed} passed, ${failed} failed, ${skippedAll} skipped`);

@@ -8,6 +8,7 @@
 # exits non-zero on any FAIL. Every wait has a deadline; the VM is killed by PID at the end, always.
 #
 # Usage: test/vm/run.sh [--rebuild-image] [--no-build]     (root)
+# Exit:  0 all passed; 1 a check failed; 77 Debian's mirror unreachable (image not buildable)
 # Env:   SDVM_CACHE (default test/vm/cache), SDVM_TIMEOUT (whole run in the VM, default 2400 s), SDVM_VERBOSE=1 (print the guest's log)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -26,7 +27,7 @@ for arg in "$@"; do
   case "$arg" in
     --rebuild-image) rebuild_image=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,11p' "$0" | cut -c3-; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | cut -c3-; exit 0 ;;
     *) echo "test:vm: unknown option $arg (see --help)" >&2; exit 64 ;;
   esac
 done
@@ -54,7 +55,23 @@ if [ "$build" -eq 1 ]; then
 fi
 [ -f "$REPO/dist/provision/main.js" ] || { echo "test:vm: dist/ is missing; run npm run build" >&2; exit 1; }
 stamp "image"
-"$HERE/image.sh" $([ "$rebuild_image" -eq 1 ] && echo --rebuild)
+# The first build fetches Debian's packages: a mirror hiccup gets two more tries. If the mirror
+# cannot even be reached, exit 77 (skipped, see test/vm/tier.sh) rather than blame the project.
+image_ok=0
+for attempt in 1 2 3; do
+  if "$HERE/image.sh" $([ "$rebuild_image" -eq 1 ] && echo --rebuild); then image_ok=1; break; fi
+  [ "$attempt" -lt 3 ] && { stamp "image build failed (try $attempt of 3); again in 20 s"; sleep 20; }
+done
+if [ "$image_ok" -eq 0 ]; then
+  mirror=${DEBIAN_MIRROR:-$(sed -n 's|^MIRROR="${DEBIAN_MIRROR:-\([^}]*\)}"|\1|p' "$HERE/image.sh")}
+  mirror_host=${mirror#*://}; mirror_host=${mirror_host%%/*}
+  if ! timeout 20 bash -c "exec 3<>/dev/tcp/${mirror_host:-invalid}/80" 2>/dev/null; then
+    echo "test:vm: Debian's mirror ${mirror_host:-?} does not answer; the image cannot be built" >&2
+    exit 77
+  fi
+  echo "test:vm: the image could not be built (logs in $CACHE)" >&2
+  exit 1
+fi
 
 stamp "project disk"
 rm -rf "$RUN"
