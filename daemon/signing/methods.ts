@@ -65,6 +65,21 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     return requesters.resolve(ctx, fromVariantMap(untrustedContext));
   }
 
+  // Parsed signing keys, wiped whenever the store locks (see ParsedKeyCache).
+  let parsedKeys: OpenpgpKeys.ParsedKeyCache | null = null;
+  async function parsedKey(fingerprint: string): Promise<import('openpgp').PrivateKey> {
+    if (!parsedKeys) {
+      const { ParsedKeyCache } = await pgp();
+      if (!parsedKeys) {
+        const cache = new ParsedKeyCache();
+        store.onLock(() => cache.wipe());
+        parsedKeys = cache;
+      }
+    }
+    const cache = parsedKeys;
+    return withKeySecret(fingerprint, (secret) => cache.get(fingerprint, secret));
+  }
+
   /** The stored key's armored secret for the length of `use`, wiped afterwards. */
   async function withKeySecret<T>(fingerprint: string, use: (armored: Buffer) => Promise<T>): Promise<T> {
     const armored = store.getKeySecret(fingerprint);
@@ -102,7 +117,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     }, ctx.sender);
     outcome.secret?.fill(0);
     const { signDetached } = await pgp();
-    const { armored, info } = await withKeySecret(key.fingerprint, (secret) => signDetached(secret, untrustedPayload, new Date(services.now())));
+    const { armored, info } = await signDetached(await parsedKey(key.fingerprint), untrustedPayload, new Date(services.now()));
     log.info('signed', { kind: parsed.kind, key: key.keyId, decision: outcome.decision, repository: reported.repository });
     return [armored, toVariantMap({
       Fingerprint: info.fingerprint,
@@ -187,6 +202,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const outcome = await approvals.request({ kind: 'key', requester, key: details, remember: null, summary: `Delete signing key ${key.keyId} (${key.userIds[0] ?? 'no user id'})` }, ctx.sender);
     outcome.secret?.fill(0);
     store.deleteKey(key.fingerprint);
+    parsedKeys?.forget(key.fingerprint);
     log.notice('key deleted', { key: key.keyId });
   };
 

@@ -93,6 +93,8 @@ class SecretStore implements SecretStoreApi {
   private writeCount = 0;
   private credentialQueue: Promise<unknown> = Promise.resolve();
   private readonly statements = new Map<string, Database.Statement>();
+  /** Told when the store locks, so holders of derived key material (parsed signing keys) wipe it too. */
+  private readonly lockListeners: Array<() => void> = [];
   private readonly failureDelayMs: (failures: number) => number;
   private readonly now: () => number;
   private readonly kdf: KdfParams;
@@ -408,6 +410,11 @@ class SecretStore implements SecretStoreApi {
     if (this.keys) wipeKeys(this.keys);
     this.keys = null;
     this.digest = null;
+    for (const listener of this.lockListeners) listener();
+  }
+
+  onLock(listener: () => void): void {
+    this.lockListeners.push(listener);
   }
 
   changePassphrase(oldPassphrase: Buffer, newPassphrase: Buffer): Promise<void> {

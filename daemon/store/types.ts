@@ -51,6 +51,8 @@ export interface SecretStoreApi {
   unlock(passphrase: Buffer): Promise<void>;
   /** Wipes the key and any cached decrypted material. */
   lock(): void;
+  /** Called after every lock(): whoever holds material derived from the store's keys wipes it. */
+  onLock(listener: () => void): void;
   /** Re-wraps the key only (no item is re-encrypted); the locked/unlocked state stays as it was. */
   changePassphrase(oldPassphrase: Buffer, newPassphrase: Buffer): Promise<void>;
   /** Returns a fresh recovery code; the old one stops working. The locked/unlocked state stays as it was. */

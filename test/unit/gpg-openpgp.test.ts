@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { generateKey, keyFacts, publicKeyArmored, signDetached, unlockForStore } from '../../daemon/signing/openpgp-keys.js';
+import { generateKey, keyFacts, ParsedKeyCache, publicKeyArmored, signDetached, unlockForStore } from '../../daemon/signing/openpgp-keys.js';
 import { isSdError } from '../../core/errors.js';
 import { createGpgHome, type GpgHome } from '../helpers/gpg-home.js';
 
@@ -88,4 +88,31 @@ describe('openpgp signing core', () => {
       expect(gpgVerify(verifier, sig, PAYLOAD).status).toBe(0);
     });
   }
+
+  it('a parsed key is reused for the same stored bytes, parsed anew for new bytes, and wiped on lock', async () => {
+    const now = new Date();
+    const first = await generateKey('Cache', 'cache@example.org', 'ed25519', now);
+    const cache = new ParsedKeyCache();
+    const fpr = first.facts.fingerprint;
+    const a = await cache.get(fpr, first.armored);
+    expect(await cache.get(fpr, Buffer.from(first.armored))).toBe(a);
+    const { armored: sig, info } = await signDetached(a, PAYLOAD, now);
+    expect(info.fingerprint).toBe(fpr);
+    verifier.importKey(Buffer.from(await publicKeyArmored(first.armored)));
+    expect(gpgVerify(verifier, sig, PAYLOAD).status).toBe(0);
+
+    // Another key stored under the same fingerprint slot (removed and imported again): parsed anew.
+    const second = await generateKey('Cache', 'cache@example.org', 'ed25519', now);
+    const b = await cache.get(fpr, second.armored);
+    expect(b).not.toBe(a);
+    expect(a.isDecrypted()).toBe(false);
+
+    cache.wipe();
+    expect(b.isDecrypted()).toBe(false);
+    await expectCode(signDetached(b, PAYLOAD, now), 'Internal');
+    // After the wipe the same bytes are parsed again and sign.
+    const c = await cache.get(fpr, second.armored);
+    expect(c).not.toBe(b);
+    expect((await signDetached(c, PAYLOAD, now)).info.fingerprint).toBe(second.facts.fingerprint);
+  });
 });
