@@ -3,9 +3,18 @@
 // thing it believes) and flags them when they disagree with the payload. The file list is computed
 // between the payload's own first parent and tree, so it describes exactly the commit being signed
 // (not whatever the index holds), and its tree travels along so the daemon can check the match.
-import { execFile } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+
+/**
+ * node:child_process, loaded on first use: a signature under a remembered decision starts no child,
+ * and loading the module costs about 1 ms of every commit's start-up.
+ */
+export function childProcess(): typeof ChildProcess {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('node:child_process') as typeof ChildProcess;
+}
 
 /** Context values are capped by the daemon at 16 KiB characters each (core/limits.ts). */
 const MAX_FILES_JSON = 16 * 1024 - 64;
@@ -16,7 +25,7 @@ const EMPTY_TREE: Record<number, string> = {
 
 function git(args: string[]): Promise<string | null> {
   return new Promise((done) => {
-    execFile('git', args, { encoding: 'latin1', maxBuffer: 16 * 1024 * 1024, timeout: 10_000 }, (err, stdout) => done(err ? null : stdout));
+    childProcess().execFile('git', args, { encoding: 'latin1', maxBuffer: 16 * 1024 * 1024, timeout: 10_000 }, (err, stdout) => done(err ? null : stdout));
   });
 }
 

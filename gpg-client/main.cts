@@ -1,12 +1,12 @@
 // sd-gpg: git's gpg.program. A detached-signature request (what git sends for commits, tags and
 // push certificates) becomes one Sign call to the companion daemon, which asks the human on VT8;
 // every other gpg command line runs the real gpg unchanged. Start-up cost is paid on every signed
-// commit, so this loads only node:net, node:fs, node:child_process and our own small modules.
-import { execFileSync, spawn } from 'node:child_process';
+// commit, so this loads only node:net, node:fs and our own small modules (node:child_process only
+// when a child is needed).
 import { accessSync, closeSync, constants, fstatSync, openSync, readlinkSync, readSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parseGpgArgs, type SignRequest } from './args.cjs';
-import { commitTreeAndParent, filesFacts, repositoryFacts } from './context.cjs';
+import { childProcess, commitTreeAndParent, filesFacts, repositoryFacts } from './context.cjs';
 import { LeanBus, LeanBusError, LeanBusUnavailable, type OutVariant } from './lean-bus.cjs';
 
 // Spelled out rather than imported from core/: core/errors.js and core/limits.js are tiny, but each
@@ -18,6 +18,8 @@ const ERROR_PREFIX = `${BUS_NAME}.Error.`;
 const DEFAULT_DEADLINE_SECONDS = 300;
 /** Past the daemon's own deadline: it answers Timeout itself; this only guards against a hung daemon. */
 const DEADLINE_MARGIN_MS = 15_000;
+/** How long a Sign may take before sd-gpg asks the daemon for its configured deadline. */
+const STATUS_AFTER_MS = 1000;
 const SYSTEM_BUS_DEFAULT = 'unix:path=/var/run/dbus/system_bus_socket';
 const ADVICE = 'is the companion running? run `sd-provision --check`';
 
@@ -55,7 +57,7 @@ function tellOldGit(line: string): void {
     if (ours.dev === gits.dev && ours.ino === gits.ino) return;
     // A regular file opened anew has its own offset, and git's next write would overwrite ours.
     if (!gits.isFIFO() && !gits.isCharacterDevice() && !gits.isSocket()) return;
-    const version = /git version (\d+)\.(\d+)/.exec(execFileSync(parentExe, ['version'], { encoding: 'utf8', timeout: 2000 }));
+    const version = /git version (\d+)\.(\d+)/.exec(childProcess().execFileSync(parentExe, ['version'], { encoding: 'utf8', timeout: 2000 }));
     if (!version || Number(version[1]) > 2 || (Number(version[1]) === 2 && Number(version[2]) >= 40)) return;
     const fd = openSync(`/proc/${process.ppid}/fd/2`, constants.O_WRONLY | constants.O_APPEND | constants.O_NOCTTY);
     try {
@@ -102,7 +104,7 @@ function runRealGpg(args: string[], self: string[]): Promise<number> {
     // The terminal's Ctrl+C reaches gpg directly (same process group); we only report how it ended.
     const ignore = () => undefined;
     for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, ignore);
-    const child = spawn(gpg, args, { stdio: 'inherit', argv0: 'gpg' });
+    const child = childProcess().spawn(gpg, args, { stdio: 'inherit', argv0: 'gpg' });
     child.on('error', (err) => {
       say(`cannot run ${gpg}: ${err.message}`);
       resolve(SD_GPG_EXIT.unreachable);
@@ -230,11 +232,15 @@ async function sign(request: SignRequest): Promise<number> {
     (async () => {
       const bus = await connecting;
       const target = { destination: BUS_NAME, path: OBJECT_PATH, interface: BUS_NAME };
-      // Asked alongside Sign, not before it: the deadline only matters once Sign is pending.
-      bus.call({ ...target, member: 'Status' }).then(([status]) => {
-        const seconds = (status as Record<string, unknown>)?.RequestTimeoutSeconds;
-        if (typeof seconds === 'number' && seconds > 0 && !state.settled) armTimer(seconds);
-      }, () => undefined);
+      // The daemon's own deadline matters only when a human is being asked: a signature under a
+      // remembered decision is back long before this fires, and the daemon is spared the Status call.
+      const askDeadline = setTimeout(() => {
+        bus.call({ ...target, member: 'Status' }).then(([status]) => {
+          const seconds = (status as Record<string, unknown>)?.RequestTimeoutSeconds;
+          if (typeof seconds === 'number' && seconds > 0 && !state.settled) armTimer(seconds);
+        }, () => undefined);
+      }, STATUS_AFTER_MS);
+      askDeadline.unref();
       const repository = await repositoryPromise;
       const signWith = (context: Record<string, string>) => bus.call({
         ...target, member: 'Sign', signature: 'aysa{sv}', body: [payload, request.keySpec, variants(context)],
