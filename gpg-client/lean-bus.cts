@@ -363,6 +363,8 @@ export class LeanBus {
   private needed = 0;
   private readonly waiters = new Map<number, Waiter>();
   private closedError: Error | null = null;
+  /** The bus's answer to AUTH while it is still being read; null once it said OK. */
+  private greeting: string | null = '';
 
   private constructor(private readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -370,36 +372,27 @@ export class LeanBus {
     socket.on('close', () => this.fail(new LeanBusUnavailable('the bus connection closed before the reply')));
   }
 
-  /** Connect, authenticate as our own UID and say Hello (pipelined with the first calls). */
+  /**
+   * Connect, authenticate as our own UID and say Hello. AUTH and BEGIN go out in one write, as
+   * sd-bus sends them, with Hello and the caller's first calls right behind: the bus reads them in
+   * order, so nothing waits a round trip for its "OK". Resolves once the socket is connected; if
+   * the bus then refuses us, its first line is not OK and every call fails with that line.
+   */
   static connect(address: string): Promise<LeanBus> {
     const path = socketPathOf(address);
     return new Promise((resolve, reject) => {
       const socket = connect({ path });
-      let greeting = '';
+      const bus = new LeanBus(socket);
       const onError = (err: Error) => reject(new LeanBusUnavailable(`cannot connect to the bus at ${address}: ${err.message}`));
-      const onData = (chunk: Buffer) => {
-        greeting += chunk.toString('latin1');
-        if (!greeting.includes('\r\n')) return;
-        socket.removeListener('data', onData);
+      socket.once('error', onError);
+      socket.once('connect', () => {
         socket.removeListener('error', onError);
-        socket.removeListener('close', onClose);
-        if (!greeting.startsWith('OK ')) {
-          socket.destroy();
-          reject(new LeanBusUnavailable(`the bus refused authentication: ${greeting.trim().slice(0, 100)}`));
-          return;
-        }
-        socket.write('BEGIN\r\n');
-        const bus = new LeanBus(socket);
-        // Hello's reply is not waited for: the bus handles our messages in order.
-        bus.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' }).catch(() => undefined);
         resolve(bus);
-      };
-      const onClose = () => reject(new LeanBusUnavailable(`the bus at ${address} closed the connection during authentication`));
-      socket.on('error', onError);
-      socket.on('data', onData);
-      socket.on('close', onClose);
+      });
       const uid = String(process.getuid?.() ?? 0);
-      socket.write(`\0AUTH EXTERNAL ${Buffer.from(uid, 'latin1').toString('hex')}\r\n`);
+      socket.write(`\0AUTH EXTERNAL ${Buffer.from(uid, 'latin1').toString('hex')}\r\nBEGIN\r\n`);
+      // Hello's reply is not waited for: the bus handles our messages in order.
+      bus.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' }).catch(() => undefined);
     });
   }
 
@@ -419,6 +412,11 @@ export class LeanBus {
     this.fail(new LeanBusUnavailable('closed'));
   }
 
+  private refuse(line: string): void {
+    this.fail(new LeanBusUnavailable(`the bus refused authentication: ${line.trim().slice(0, 100)}`));
+    this.socket.destroy();
+  }
+
   private fail(err: Error): void {
     if (this.closedError) return;
     this.closedError = err;
@@ -427,6 +425,21 @@ export class LeanBus {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.greeting !== null) {
+      // Latin-1 keeps every byte, so what follows the OK line is the start of the message stream.
+      this.greeting += chunk.toString('latin1');
+      const end = this.greeting.indexOf('\r\n');
+      if (end < 0) {
+        if (this.greeting.length > 512) this.refuse(this.greeting);
+        return;
+      }
+      const line = this.greeting.slice(0, end);
+      const rest = Buffer.from(this.greeting.slice(end + 2), 'latin1');
+      this.greeting = null;
+      if (!line.startsWith('OK ')) return this.refuse(line);
+      if (rest.length === 0) return;
+      chunk = rest;
+    }
     // Gather chunks until the message the front header announces is complete (no quadratic copying).
     this.parts.push(chunk);
     this.partsLength += chunk.length;

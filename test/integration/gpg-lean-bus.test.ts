@@ -1,7 +1,10 @@
 // sd-gpg's own D-Bus client against a real dbus-daemon with our real policy, talking to a service
 // built on dbus-next (core/dbus/service.ts) from the checked-in XML: both ends must agree on bytes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connectBus, disconnectBus, requestName, Variant, type MessageBus } from '../../core/dbus/bus.js';
 import { ObjectServer } from '../../core/dbus/service.js';
 import { parseIntrospection } from '../../core/dbus/introspection.js';
@@ -115,6 +118,29 @@ describe('lean D-Bus client', () => {
     await gone;
     expect(await call).toBeInstanceOf(LeanBusUnavailable);
     pending.get(sender!)?.();
+  });
+
+  it('a_bus_that_refuses_authentication_fails_the_first_call_with_its_answer', async () => {
+    // AUTH, BEGIN and the first calls go out together; a refusal must still surface, not hang.
+    const dir = mkdtempSync(join(tmpdir(), 'sd-lean-'));
+    const received: Buffer[] = [];
+    const refusing = createServer((sock) => {
+      sock.on('data', (d: Buffer) => {
+        received.push(d);
+        if (Buffer.concat(received).includes('\r\n')) sock.end('REJECTED EXTERNAL\r\n');
+      });
+    });
+    await new Promise<void>((r) => refusing.listen(join(dir, 'bus.sock'), r));
+    try {
+      const client = await LeanBus.connect(`unix:path=${join(dir, 'bus.sock')}`);
+      const err = await client.call({ ...target, member: 'Ping' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LeanBusUnavailable);
+      expect((err as Error).message).toContain('the bus refused authentication: REJECTED EXTERNAL');
+      expect(Buffer.concat(received).toString('latin1')).toMatch(/^\0AUTH EXTERNAL [0-9a-f]+\r\nBEGIN\r\n/);
+    } finally {
+      refusing.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('unreachable_bus_is_reported_as_unavailable', async () => {
