@@ -1,11 +1,11 @@
 // Wires the pure parts (state, keys, view-model) to the outside (daemon client, blessed screen, VT):
 // every event becomes a new state and a repaint; every key becomes a new state plus actions that go
 // to the daemon. Errors from the daemon end up on screen as one line, never as a crash.
-import { isSdError } from '../core/errors.js';
+import { type ErrorCode, isSdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { ConsoleClient } from './console-client.js';
 import { handleKey, type Action, type Key } from './keys.js';
-import { applyPending, applyStatus, initialState, notify, unmarkDecided, type ConsoleState } from './state.js';
+import { applyPending, applyStatus, initialState, newPrompt, notify, unmarkDecided, wipePrompt, type ConsoleState } from './state.js';
 import { ConsoleScreen } from './screen.js';
 import { renderView, type View } from './view-model.js';
 import { VtHolder, vtNumberOf } from './vt.js';
@@ -63,8 +63,9 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
     state = change(state);
     render();
   };
-  const fail = (what: string, err: unknown) => {
-    const text = isSdError(err) ? err.message : `${what}: ${(err as Error).message}`;
+  /** `plainer` replaces the catalogue's words for errors the person can act on in this context. */
+  const fail = (what: string, err: unknown, plainer: Partial<Record<ErrorCode, string>> = {}) => {
+    const text = (isSdError(err) && plainer[err.code]) || (isSdError(err) ? err.message : `${what}: ${(err as Error).message}`);
     logger.warning(what, { error: (err as Error).message });
     update((s) => notify(s, text, 'error', now()));
   };
@@ -110,12 +111,47 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
         update((s) => notify(s, 'Creating the store...', 'info', now()));
         try {
           const code = await client.createStore(action.passphrase);
-          update((s) => ({ ...notify(s, 'Store created.', 'info', now()), recoveryCode: code }));
+          update((s) => ({ ...notify(s, 'Store created.', 'info', now()), recoveryCode: { text: code, reason: 'created' } }));
         } catch (err) {
           fail('Creating the store failed', err);
         }
         await client.refresh();
         return;
+      case 'change-passphrase':
+        update((s) => notify(s, 'Changing the passphrase...', 'info', now()));
+        try {
+          await client.changePassphrase(action.current, action.passphrase);
+          update((s) => notify(s, 'Passphrase changed: the new one unlocks the store from now on.', 'info', now()));
+        } catch (err) {
+          fail('Changing the passphrase failed', err, { WrongPassphrase: 'Wrong current passphrase: nothing was changed (p to try again).' });
+        }
+        await client.refresh();
+        return;
+      case 'reset-passphrase': {
+        update((s) => notify(s, 'Checking the recovery code...', 'info', now()));
+        // The daemon leaves the store locked after a reset; the new passphrase, just typed twice, unlocks it.
+        const forUnlock = Buffer.from(action.passphrase);
+        try {
+          const code = await client.resetPassphrase(action.recoveryCode, action.passphrase);
+          update((s) => {
+            wipePrompt(s.prompt);
+            return { ...notify(s, 'Passphrase reset; unlocking with the new one...', 'info', now()), prompt: newPrompt('unlock'), recoveryCode: { text: code, reason: 'reset' } };
+          });
+        } catch (err) {
+          forUnlock.fill(0);
+          fail('Resetting the passphrase failed', err, { WrongRecoveryCode: 'Wrong recovery code: nothing was changed (Ctrl+R to try again).' });
+          await client.refresh();
+          return;
+        }
+        try {
+          await client.unlock(forUnlock);
+          update((s) => notify(s, 'Passphrase reset and store unlocked.', 'info', now()));
+        } catch (err) {
+          fail('The passphrase was reset, but unlocking failed', err);
+        }
+        await client.refresh();
+        return;
+      }
       case 'approve-with-secret':
         try {
           await client.approveWithSecret(action.id, action.secret);

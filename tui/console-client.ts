@@ -195,6 +195,31 @@ export class ConsoleClient {
     }
   }
 
+  /** Sends and then wipes both passphrases. The daemon checks the current one (WrongPassphrase). */
+  async changePassphrase(current: Buffer, passphrase: Buffer): Promise<void> {
+    try {
+      await this.call('ChangePassphrase', 'ayay', [current, passphrase]);
+    } finally {
+      current.fill(0);
+      passphrase.fill(0);
+    }
+  }
+
+  /**
+   * Sets a new passphrase with the recovery code (typed, UTF-8) and returns the new recovery code;
+   * wipes both buffers. The daemon leaves the store as locked as it was.
+   */
+  async resetPassphrase(recoveryCode: Buffer, passphrase: Buffer): Promise<string> {
+    try {
+      // The interface takes the code as a D-Bus string, so one short-lived JS string copy is unavoidable.
+      const [code] = await this.call('ResetPassphrase', 'say', [recoveryCode.toString('utf8'), passphrase]);
+      return code as string;
+    } finally {
+      recoveryCode.fill(0);
+      passphrase.fill(0);
+    }
+  }
+
   async lock(): Promise<void> {
     await this.call('Lock');
   }

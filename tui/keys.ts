@@ -5,7 +5,7 @@
 // - outside the list and detail views they decide nothing.
 import type { DecisionVerb } from '../core/wire.js';
 import { LIMITS } from '../core/limits.js';
-import { type ConsoleState, focus, focusedRequest, markDecided, newPrompt, notify, wipePrompt } from './state.js';
+import { type ConsoleState, type PassphrasePrompt, focus, focusedRequest, markDecided, newPrompt, notify, wipePrompt } from './state.js';
 
 /** A key as the screen reports it: one printable character, or a name (enter, up, C-u, ...). */
 export type Key = string;
@@ -16,6 +16,10 @@ export type Action =
   /** The passphrase buffer belongs to the action's handler, which must wipe it. */
   | { type: 'unlock'; passphrase: Buffer }
   | { type: 'create'; passphrase: Buffer }
+  /** Both buffers belong to the action's handler, which must wipe them. */
+  | { type: 'change-passphrase'; current: Buffer; passphrase: Buffer }
+  /** The recovery code as typed (UTF-8) and the new passphrase; the handler must wipe both. */
+  | { type: 'reset-passphrase'; recoveryCode: Buffer; passphrase: Buffer }
   /** The secret belongs to the action's handler, which must wipe it. */
   | { type: 'approve-with-secret'; id: string; secret: Buffer }
   | { type: 'load-history' }
@@ -36,6 +40,9 @@ export interface KeyResult {
 }
 
 const DECISION_KEYS: Record<string, DecisionVerb> = { y: 'once', a: 'remember', n: 'deny' };
+
+/** The daemon takes a recovery code of at most this many characters (daemon/request/validate.ts). */
+export const RECOVERY_CODE_MAX = 256;
 
 export function handleKey(state: ConsoleState, key: Key, now: number, ctx: KeyContext): KeyResult {
   if (key === 'C-c') return { state, actions: [{ type: 'quit' }] };
@@ -101,6 +108,11 @@ function listKey(state: ConsoleState, key: Key, now: number): KeyResult {
       return { state: { ...state, mode: 'remembered', rememberedIndex: 0 }, actions: [{ type: 'load-remembered' }] };
     case 'l':
       return { state, actions: [{ type: 'lock' }] };
+    case 'p':
+      if (!state.status?.initialized || state.status.locked) {
+        return { state: notify(state, 'The passphrase can be changed while the store is unlocked.', 'warn', now), actions: [] };
+      }
+      return { state: { ...state, prompt: newPrompt('current', 'change') }, actions: [] };
     default:
       return { state, actions: [] };
   }
@@ -145,17 +157,18 @@ function rememberedKey(state: ConsoleState, key: Key): KeyResult {
 
 function promptKey(state: ConsoleState, key: Key, now: number): KeyResult {
   const prompt = state.prompt!;
-  if (key === 'escape' && prompt.purpose === 'key-passphrase') {
-    // Back out without deciding: the request stays pending.
+  if (key === 'escape') {
+    const cancelled = cancelPrompt(state, prompt, now);
+    if (cancelled) return { state: cancelled, actions: [] };
+  }
+  if (key === 'C-r' && prompt.purpose === 'unlock') {
+    // Forgotten passphrase: the recovery code from paper sets a new one.
     wipePrompt(prompt);
-    return { state: { ...state, prompt: null }, actions: [] };
+    return { state: { ...state, prompt: newPrompt('recovery-code', 'reset') }, actions: [] };
   }
   if (key === 'C-u' || key === 'escape') {
     prompt.buffer.fill(0, 0, prompt.length);
-    if (prompt.purpose === 'confirm') {
-      wipePrompt(prompt);
-      return { state: { ...state, prompt: newPrompt('create') }, actions: [] };
-    }
+    if (prompt.purpose === 'confirm') return { state: { ...state, prompt: backToNew(prompt) }, actions: [] };
     return { state: { ...state, prompt: { ...prompt, length: 0 } }, actions: [] };
   }
   if (key === 'backspace') {
@@ -169,37 +182,92 @@ function promptKey(state: ConsoleState, key: Key, now: number): KeyResult {
   if (key === 'enter') return submitPrompt(state, now);
   if ([...key].length !== 1 || key < ' ') return { state, actions: [] };
   const bytes = Buffer.from(key, 'utf8');
-  if (prompt.length + bytes.length > LIMITS.passphraseBytes) {
+  const isCode = prompt.purpose === 'recovery-code';
+  const max = isCode ? RECOVERY_CODE_MAX : LIMITS.passphraseBytes;
+  if (prompt.length + bytes.length > max) {
     bytes.fill(0);
-    return { state: notify(state, `A passphrase is at most ${LIMITS.passphraseBytes} bytes.`, 'warn', now), actions: [] };
+    const text = isCode ? `A recovery code is at most ${max} characters.` : `A passphrase is at most ${max} bytes.`;
+    return { state: notify(state, text, 'warn', now), actions: [] };
   }
   bytes.copy(prompt.buffer, prompt.length);
   bytes.fill(0);
   return { state: { ...state, prompt: { ...prompt, length: prompt.length + bytes.length } }, actions: [] };
 }
 
+/**
+ * Esc leaves a prompt that was opened on purpose, wiping everything typed so far: a key's
+ * passphrase (the request stays pending), changing the passphrase (back to the list), resetting it
+ * (back to the unlock prompt). Null: Esc only clears the line (unlock, first run).
+ */
+function cancelPrompt(state: ConsoleState, prompt: PassphrasePrompt, now: number): ConsoleState | null {
+  if (prompt.purpose === 'key-passphrase') {
+    wipePrompt(prompt);
+    return { ...state, prompt: null };
+  }
+  if (prompt.flow === 'change') {
+    wipePrompt(prompt);
+    return notify({ ...state, prompt: null }, 'Cancelled: the passphrase was not changed.', 'info', now);
+  }
+  if (prompt.flow === 'reset') {
+    wipePrompt(prompt);
+    return notify({ ...state, prompt: newPrompt('unlock') }, 'Cancelled: the passphrase was not reset.', 'info', now);
+  }
+  return null;
+}
+
+/** From the second entry of a new passphrase back to the first, keeping what earlier steps collected. */
+function backToNew(prompt: PassphrasePrompt): PassphrasePrompt {
+  const earlier = prompt.earlier;
+  prompt.earlier = null;
+  wipePrompt(prompt);
+  return { ...newPrompt('new', prompt.flow), earlier };
+}
+
 function submitPrompt(state: ConsoleState, now: number): KeyResult {
   const prompt = state.prompt!;
-  if (prompt.length === 0) return { state: notify(state, 'Type the passphrase, then Enter.', 'warn', now), actions: [] };
+  if (prompt.length === 0) {
+    const what = prompt.purpose === 'recovery-code' ? 'recovery code' : 'passphrase';
+    return { state: notify(state, `Type the ${what}, then Enter.`, 'warn', now), actions: [] };
+  }
   const typed = Buffer.from(prompt.buffer.subarray(0, prompt.length));
   prompt.buffer.fill(0);
-  if (prompt.purpose === 'unlock') {
-    return { state: { ...state, prompt: { ...prompt, length: 0 } }, actions: [{ type: 'unlock', passphrase: typed }] };
+  switch (prompt.purpose) {
+    case 'unlock':
+      return { state: { ...state, prompt: { ...prompt, length: 0 } }, actions: [{ type: 'unlock', passphrase: typed }] };
+    case 'key-passphrase': {
+      const id = prompt.requestId!;
+      wipePrompt(prompt);
+      return { state: markDecided({ ...state, prompt: null }, id, 'once', now), actions: [{ type: 'approve-with-secret', id, secret: typed }] };
+    }
+    case 'current':
+    case 'recovery-code':
+      // Checked by the daemon only together with the new passphrase: one call changes it or nothing.
+      return { state: { ...state, prompt: { ...newPrompt('new', prompt.flow), earlier: typed } }, actions: [] };
+    case 'new':
+      return { state: { ...state, prompt: { ...newPrompt('confirm', prompt.flow), first: typed, earlier: prompt.earlier } }, actions: [] };
+    case 'confirm': {
+      const first = prompt.first!;
+      const same = first.length === typed.length && first.equals(typed);
+      first.fill(0);
+      if (!same) {
+        typed.fill(0);
+        return { state: notify({ ...state, prompt: backToNew(prompt) }, 'The two entries differ; type the new passphrase again.', 'error', now), actions: [] };
+      }
+      return finishNewPassphrase(state, prompt, typed);
+    }
   }
-  if (prompt.purpose === 'key-passphrase') {
-    const id = prompt.requestId!;
-    wipePrompt(prompt);
-    return { state: markDecided({ ...state, prompt: null }, id, 'once', now), actions: [{ type: 'approve-with-secret', id, secret: typed }] };
+}
+
+/** Both entries agree: hand the new passphrase (and what the flow collected before) to the daemon. */
+function finishNewPassphrase(state: ConsoleState, prompt: PassphrasePrompt, passphrase: Buffer): KeyResult {
+  const earlier = prompt.earlier;
+  switch (prompt.flow) {
+    case 'change':
+      return { state: { ...state, prompt: null }, actions: [{ type: 'change-passphrase', current: earlier!, passphrase }] };
+    case 'reset':
+      // The store stays locked until the reset is done; the unlock prompt waits meanwhile.
+      return { state: { ...state, prompt: newPrompt('unlock') }, actions: [{ type: 'reset-passphrase', recoveryCode: earlier!, passphrase }] };
+    default:
+      return { state: { ...state, prompt: newPrompt('new', 'create') }, actions: [{ type: 'create', passphrase }] };
   }
-  if (prompt.purpose === 'create') {
-    return { state: { ...state, prompt: { ...newPrompt('confirm'), first: typed } }, actions: [] };
-  }
-  const first = prompt.first!;
-  const same = first.length === typed.length && first.equals(typed);
-  first.fill(0);
-  if (!same) {
-    typed.fill(0);
-    return { state: notify({ ...state, prompt: newPrompt('create') }, 'The two entries differ; type the new passphrase again.', 'error', now), actions: [] };
-  }
-  return { state: { ...state, prompt: { ...newPrompt('create') } }, actions: [{ type: 'create', passphrase: typed }] };
 }

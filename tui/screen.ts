@@ -35,7 +35,7 @@ const STYLE_TAGS: Record<Style, string> = {
 const NAMED: Record<string, Key> = {
   enter: 'enter', return: 'enter', escape: 'escape', backspace: 'backspace', up: 'up', down: 'down',
   pageup: 'pageup', pagedown: 'pagedown', home: 'home', end: 'end', delete: 'delete', tab: 'tab',
-  'C-u': 'C-u', 'C-c': 'C-c', 'C-l': 'C-l',
+  'C-u': 'C-u', 'C-c': 'C-c', 'C-l': 'C-l', 'C-r': 'C-r',
 };
 
 /** Blessed tags in text are escaped: the view-model's text is inert for the terminal, and this keeps it inert for blessed. */
@@ -81,10 +81,13 @@ export class ConsoleScreen {
       const name = key?.ctrl ? key.full : key?.name;
       let mapped: Key | undefined = name ? NAMED[name] : undefined;
       if (mapped === 'enter') {
-        // Some terminals send CR LF for one Enter; blessed reports both.
+        // Some terminals send CR LF for one Enter; blessed reports both. Only an Enter right after
+        // another one is that pair: a quick "text, Enter" after an Enter is typing, and counts.
         const now = Date.now();
         if (now - this.lastEnter < 15) return;
         this.lastEnter = now;
+      } else {
+        this.lastEnter = 0;
       }
       if (!mapped && ch && ch >= ' ' && ch !== '\x7f') mapped = ch;
       if (mapped) options.onKey(mapped);

@@ -15,8 +15,20 @@ export interface RecentDecision {
   at: number;
 }
 
+/**
+ * What a prompt asks for. A new passphrase is always typed twice ('new', then 'confirm'); what it
+ * is for, and what the steps before it collected, travels with the prompt (its flow):
+ * - create: new, confirm (first run);
+ * - change: current, new, confirm (store unlocked, key p);
+ * - reset:  recovery-code, new, confirm (at the unlock prompt, Ctrl+R).
+ */
+export type PromptPurpose = 'unlock' | 'new' | 'confirm' | 'current' | 'recovery-code' | 'key-passphrase';
+export type PassphraseFlow = 'create' | 'change' | 'reset';
+
 export interface PassphrasePrompt {
-  purpose: 'unlock' | 'create' | 'confirm' | 'key-passphrase';
+  purpose: PromptPurpose;
+  /** For 'current', 'recovery-code', 'new' and 'confirm': which flow the step belongs to. */
+  flow: PassphraseFlow | null;
   /** For 'key-passphrase': the request this passphrase approves. */
   requestId?: string;
   /** The typed characters, UTF-8; wiped (fill(0)) whenever the prompt is cleared or submitted. */
@@ -24,6 +36,14 @@ export interface PassphrasePrompt {
   length: number;
   /** The first entry while confirming a new passphrase; wiped the same way. */
   first: Buffer | null;
+  /** What the flow's first step collected (current passphrase or recovery code) until the final call; wiped the same way. */
+  earlier: Buffer | null;
+}
+
+/** The recovery code on screen, and why there is a new one. */
+export interface ShownRecoveryCode {
+  text: string;
+  reason: 'created' | 'reset';
 }
 
 export interface Notice {
@@ -50,8 +70,8 @@ export interface ConsoleState {
   history: HistoryEntry[];
   remembered: RememberedDecision[];
   prompt: PassphrasePrompt | null;
-  /** Shown once after the store is created, until a key is pressed. */
-  recoveryCode: string | null;
+  /** Shown once after the store is created or the passphrase reset, until Enter is pressed. */
+  recoveryCode: ShownRecoveryCode | null;
   notice: Notice | null;
   /** Requests decided here whose removal the daemon has not confirmed yet. */
   decidedIds: string[];
@@ -123,32 +143,38 @@ export function notify(state: ConsoleState, text: string, level: Notice['level']
 }
 
 /** One fixed-size buffer per prompt so typing never leaves copies of the passphrase behind. */
-export function newPrompt(purpose: PassphrasePrompt['purpose']): PassphrasePrompt {
-  return { purpose, buffer: Buffer.alloc(LIMITS.passphraseBytes), length: 0, first: null };
+export function newPrompt(purpose: PromptPurpose, flow: PassphraseFlow | null = null): PassphrasePrompt {
+  return { purpose, flow, buffer: Buffer.alloc(LIMITS.passphraseBytes), length: 0, first: null, earlier: null };
 }
 
 export function wipePrompt(prompt: PassphrasePrompt | null): void {
   if (!prompt) return;
   prompt.buffer.fill(0);
   prompt.first?.fill(0);
+  prompt.earlier?.fill(0);
+}
+
+/** Prompts that exist only while the store is locked: unlocking it closes them. */
+function belongsToLockedStore(prompt: PassphrasePrompt): boolean {
+  return prompt.purpose === 'unlock' || prompt.flow === 'create' || prompt.flow === 'reset';
+}
+
+/** Prompts that need an unlocked store: locking it replaces them with the unlock prompt. */
+function belongsToUnlockedStore(prompt: PassphrasePrompt): boolean {
+  return prompt.purpose === 'key-passphrase' || prompt.flow === 'change';
 }
 
 /**
  * New daemon status. A locked store opens the passphrase prompt (unlock, or create on first run);
- * an unlocked one closes it.
+ * an unlocked one closes it. Prompts that need the store unlocked (a key's passphrase, changing the
+ * passphrase) end when it locks: locking ends every pending request, and the unlock comes first.
  */
 export function applyStatus(state: ConsoleState, status: DaemonStatus): ConsoleState {
   let prompt = state.prompt;
-  if (status.locked && prompt?.purpose === 'key-passphrase') {
-    // Locking ends every pending request; the key's passphrase has nothing left to approve.
+  if (prompt && (status.locked ? belongsToUnlockedStore(prompt) : belongsToLockedStore(prompt))) {
     wipePrompt(prompt);
     prompt = null;
   }
-  if (status.locked && !prompt) {
-    prompt = newPrompt(status.initialized ? 'unlock' : 'create');
-  } else if (!status.locked && prompt && prompt.purpose !== 'key-passphrase') {
-    wipePrompt(prompt);
-    prompt = null;
-  }
+  if (status.locked && !prompt) prompt = status.initialized ? newPrompt('unlock') : newPrompt('new', 'create');
   return { ...state, status, prompt, connection: 'connected' };
 }

@@ -4,7 +4,7 @@
 // through core/untrusted-text.ts here and nowhere else.
 import { blockText, displayWidth, inlineText, truncateToWidth } from '../core/untrusted-text.js';
 import type { HistoryEntry, PendingRequest, ProcessInfo, RememberedDecision, RequestKind } from '../core/wire.js';
-import type { ConsoleState, RecentDecision } from './state.js';
+import type { ConsoleState, PassphrasePrompt, RecentDecision, ShownRecoveryCode } from './state.js';
 
 export type Style =
   | 'normal' | 'bold' | 'dim' | 'title' | 'focus' | 'label' | 'claimed' | 'warn' | 'error'
@@ -239,7 +239,7 @@ function titleLine(state: ConsoleState, now: number): Line {
   return [seg(' Secrets Dispatcher - approval console', 'title'), seg(`   ${right} `, state.connection === 'lost' ? 'error' : 'title')];
 }
 
-const LIST_KEYS = 'y allow once  a allow+remember  n deny  j/k move  Enter detail  ? help  h history  r remembered  l lock';
+const LIST_KEYS = 'y allow once  a allow+remember  n deny  j/k move  Enter detail  ? help  h history  r remembered  l lock  p passphrase';
 
 function statusLine(state: ConsoleState): Line {
   const keys: Record<string, string> = {
@@ -250,7 +250,11 @@ function statusLine(state: ConsoleState): Line {
     remembered: 'j/k select  d revoke  Esc back',
   };
   if (state.recoveryCode !== null) return [seg('Enter: I have written the recovery code down', 'bold')];
-  if (state.prompt) return [seg('Enter submit  Ctrl+U clear  Backspace delete', 'bold')];
+  if (state.prompt) {
+    const p = state.prompt;
+    const canCancel = p.purpose === 'key-passphrase' || p.flow === 'change' || p.flow === 'reset';
+    return [seg(`Enter submit  Ctrl+U clear  Backspace delete${canCancel ? '  Esc cancel' : ''}`, 'bold')];
+  }
   return [seg(keys[state.mode]!, 'bold')];
 }
 
@@ -260,17 +264,47 @@ function noticeLine(state: ConsoleState, now: number): Line {
   return [seg(n.text, n.level === 'info' ? 'bold' : n.level)];
 }
 
+function promptText(p: PassphrasePrompt): string {
+  switch (p.purpose) {
+    case 'unlock':
+      return 'The store is locked. Passphrase: ';
+    case 'new':
+      if (p.flow === 'change') return 'Choose the new passphrase: ';
+      if (p.flow === 'reset') return 'Choose a new passphrase for the store: ';
+      return 'First run: choose a passphrase for the new store: ';
+    case 'confirm':
+      return 'Type the new passphrase again: ';
+    case 'current':
+      return 'Changing the passphrase. Current passphrase: ';
+    case 'recovery-code':
+      return 'Resetting the passphrase. Recovery code (as written down): ';
+    case 'key-passphrase':
+      return 'The key is protected by its own passphrase; type it to approve (Esc: back, request stays pending): ';
+  }
+}
+
 function promptLines(state: ConsoleState): Line[] {
   const p = state.prompt!;
-  const text = {
-    unlock: 'The store is locked. Passphrase: ',
-    create: 'First run: choose a passphrase for the new store: ',
-    confirm: 'Type the new passphrase again: ',
-    'key-passphrase': 'The key is protected by its own passphrase; type it to approve (Esc: back, request stays pending): ',
-  }[p.purpose];
   const typed = Buffer.from(p.buffer.subarray(0, p.length)).toString('utf8');
-  const stars = '*'.repeat([...typed].length);
-  return [[seg(text, 'warn'), seg(stars, 'bold')]];
+  // A recovery code is copied from paper: seeing it helps find a typo. Passphrases stay masked.
+  const shown = p.purpose === 'recovery-code' ? inlineText(typed, { maxWidth: 300 }) : '*'.repeat([...typed].length);
+  const lines: Line[] = [];
+  if (p.purpose === 'unlock') lines.push([seg('Forgot it? Ctrl+R: reset with the recovery code.', 'dim')]);
+  lines.push([seg(promptText(p), 'warn'), seg(shown, 'bold')]);
+  return lines;
+}
+
+/** The one screen that shows a recovery code, after creating the store and after a reset. */
+function recoveryCodeLines(code: ShownRecoveryCode): Line[] {
+  const why = code.reason === 'created'
+    ? [seg('The store is created.', 'bold')]
+    : [seg('The passphrase is reset. The old recovery code no longer works; this new one replaces it.', 'bold')];
+  return [
+    [], why,
+    [seg('Recovery code (shown only this once; with it a forgotten passphrase can be reset):')],
+    [], [seg(`    ${code.text}`, 'bold')], [],
+    [seg('Write it down and keep it apart from this computer, then press Enter.')],
+  ];
 }
 
 function helpLines(): Line[] {
@@ -283,6 +317,8 @@ function helpLines(): Line[] {
     ['h', 'history of decisions'],
     ['r', 'remembered decisions; d revokes the selected one'],
     ['l', 'lock the store'],
+    ['p', 'change the store\'s passphrase (asks for the current one, then the new one twice)'],
+    ['Ctrl+R', 'at the unlock prompt: forgot the passphrase; set a new one with the recovery code'],
     ['?', 'this help'],
   ];
   return [
@@ -331,19 +367,15 @@ export function renderView(state: ConsoleState, size: Size, now: number): View {
   const top: Line[] = [titleLine(state, now)];
   const bottom: Line[] = [];
   const notice = noticeLine(state, now);
-  if (state.prompt) bottom.push(...promptLines(state));
+  // While a recovery code is up, only Enter counts: a prompt below it would only distract.
+  if (state.prompt && state.recoveryCode === null) bottom.push(...promptLines(state));
   bottom.push(notice, statusLine(state));
   let body: Line[];
   let pageLines = height - top.length - bottom.length;
   let maxScroll = 0;
 
   if (state.recoveryCode !== null) {
-    body = [
-      [], [seg('The store is created.', 'bold')],
-      [seg('Recovery code (shown only this once; with it a forgotten passphrase can be reset):')],
-      [], [seg(`    ${state.recoveryCode}`, 'bold')], [],
-      [seg('Write it down and keep it apart from this computer, then press Enter.')],
-    ];
+    body = recoveryCodeLines(state.recoveryCode);
   } else if (state.mode === 'help') {
     body = helpLines();
   } else if (state.mode === 'history') {

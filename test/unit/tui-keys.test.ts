@@ -146,9 +146,125 @@ describe('passphrase entry', () => {
   });
 
   it('keeps the recovery code up until Enter', () => {
-    const s = { ...arrived(), recoveryCode: 'ABCD-EFGH' };
-    expect(press(s, ['y', 'q', 'escape'], NOW).state.recoveryCode).toBe('ABCD-EFGH');
+    const s = { ...arrived(), recoveryCode: { text: 'ABCD-EFGH', reason: 'created' as const } };
+    expect(press(s, ['y', 'q', 'escape'], NOW).state.recoveryCode).toEqual({ text: 'ABCD-EFGH', reason: 'created' });
     expect(press(s, ['enter'], NOW).state.recoveryCode).toBeNull();
+  });
+});
+
+describe('changing the passphrase (p)', () => {
+  const wiped = (b: Buffer) => b.every((x) => x === 0);
+
+  it('asks for the current passphrase, then the new one twice, and hands both over', () => {
+    const asked = press(arrived(), ['p'], NOW);
+    expect(asked.state.prompt).toMatchObject({ purpose: 'current', flow: 'change' });
+    const current = asked.state.prompt!;
+    const typedNew = press(asked.state, [...'old', 'enter', ...'new!', 'enter'], NOW);
+    expect(wiped(current.buffer)).toBe(true);
+    expect(typedNew.state.prompt).toMatchObject({ purpose: 'confirm', flow: 'change' });
+    const done = press(typedNew.state, [...'new!', 'enter'], NOW);
+    expect(done.state.prompt).toBeNull();
+    expect(done.actions).toHaveLength(1);
+    const action = done.actions[0] as Extract<Action, { type: 'change-passphrase' }>;
+    expect(action.type).toBe('change-passphrase');
+    expect(action.current.toString()).toBe('old');
+    expect(action.passphrase.toString()).toBe('new!');
+    expect(wiped(typedNew.state.prompt!.buffer) && wiped(typedNew.state.prompt!.first!)).toBe(true);
+  });
+
+  it('two different new entries: asks for the new one again, keeping the current one', () => {
+    const mismatch = press(arrived(), ['p', ...'old', 'enter', ...'abc', 'enter', ...'abd', 'enter'], NOW);
+    expect(mismatch.actions).toEqual([]);
+    expect(mismatch.state.notice?.text).toMatch(/differ/);
+    expect(mismatch.state.prompt).toMatchObject({ purpose: 'new', flow: 'change' });
+    const ok = press(mismatch.state, [...'abc', 'enter', ...'abc', 'enter'], NOW);
+    const action = ok.actions[0] as Extract<Action, { type: 'change-passphrase' }>;
+    expect([action.current.toString(), action.passphrase.toString()]).toEqual(['old', 'abc']);
+  });
+
+  it('an empty entry is refused with a hint, not sent', () => {
+    const r = press(arrived(), ['p', 'enter'], NOW);
+    expect(r.actions).toEqual([]);
+    expect(r.state.prompt?.purpose).toBe('current');
+    expect(r.state.notice?.text).toMatch(/Type the passphrase/);
+  });
+
+  it('Esc at any step cancels, wipes what was typed and changes nothing', () => {
+    for (const steps of [['p'], ['p', ...'old'], ['p', ...'old', 'enter', ...'ne'], ['p', ...'old', 'enter', ...'new', 'enter', ...'ne']]) {
+      const before = press(arrived(), steps, NOW);
+      const prompt = before.state.prompt!;
+      const r = press(before.state, ['escape'], NOW);
+      expect(r.actions).toEqual([]);
+      expect(r.state.prompt).toBeNull();
+      expect(r.state.notice?.text).toMatch(/not changed/);
+      expect(wiped(prompt.buffer)).toBe(true);
+      if (prompt.earlier) expect(wiped(prompt.earlier)).toBe(true);
+      if (prompt.first) expect(wiped(prompt.first)).toBe(true);
+    }
+  });
+
+  it('survives a status refresh while unlocked; locking replaces it with the unlock prompt', () => {
+    const asked = press(arrived(), ['p', ...'ol'], NOW);
+    expect(applyStatus(asked.state, STATUS).prompt?.purpose).toBe('current');
+    const prompt = asked.state.prompt!;
+    expect(applyStatus(asked.state, { ...STATUS, locked: true }).prompt?.purpose).toBe('unlock');
+    expect(wiped(prompt.buffer)).toBe(true);
+  });
+
+  it('is not offered while the store is locked: p is part of the unlock passphrase', () => {
+    const locked = applyStatus(initialState(GUARD), { ...STATUS, locked: true });
+    const r = press(locked, ['p'], NOW);
+    expect(r.state.prompt).toMatchObject({ purpose: 'unlock', length: 1 });
+  });
+});
+
+describe('resetting a forgotten passphrase (Ctrl+R at the unlock prompt)', () => {
+  const locked = () => applyStatus(initialState(GUARD), { ...STATUS, locked: true });
+  const CODE = 'ABCD-EFGH-JKMN-PQRS-TVWX-YZ01-2345-6789';
+
+  it('asks for the recovery code, then the new passphrase twice; the unlock prompt waits for the result', () => {
+    const half = press(locked(), [...'half'], NOW).state;
+    const unlockPrompt = half.prompt!;
+    const asked = press(half, ['C-r'], NOW);
+    expect(asked.state.prompt).toMatchObject({ purpose: 'recovery-code', flow: 'reset', length: 0 });
+    expect(unlockPrompt.buffer.every((b) => b === 0)).toBe(true);
+    const done = press(asked.state, [...CODE, 'enter', ...'fresh', 'enter', ...'fresh', 'enter'], NOW);
+    expect(done.actions).toHaveLength(1);
+    const action = done.actions[0] as Extract<Action, { type: 'reset-passphrase' }>;
+    expect(action.type).toBe('reset-passphrase');
+    expect(action.recoveryCode.toString()).toBe(CODE);
+    expect(action.passphrase.toString()).toBe('fresh');
+    expect(done.state.prompt).toMatchObject({ purpose: 'unlock', length: 0 });
+  });
+
+  it('Esc at any step goes back to the unlock prompt and wipes what was typed', () => {
+    for (const steps of [['C-r'], ['C-r', ...'AB'], ['C-r', ...CODE, 'enter', ...'fr'], ['C-r', ...CODE, 'enter', ...'fresh', 'enter', ...'fr']]) {
+      const before = press(locked(), steps, NOW);
+      const prompt = before.state.prompt!;
+      const r = press(before.state, ['escape'], NOW);
+      expect(r.actions).toEqual([]);
+      expect(r.state.prompt).toMatchObject({ purpose: 'unlock', length: 0 });
+      expect(r.state.notice?.text).toMatch(/not reset/);
+      expect(prompt.buffer.every((b) => b === 0)).toBe(true);
+      expect(prompt.earlier?.every((b) => b === 0) ?? true).toBe(true);
+    }
+  });
+
+  it('caps the code at what the daemon accepts', () => {
+    const r = press(locked(), ['C-r', ...'A'.repeat(300)], NOW);
+    expect(r.state.prompt!.length).toBe(256);
+    expect(r.state.notice?.text).toMatch(/at most 256 characters/);
+  });
+
+  it('Ctrl+R does nothing outside the unlock prompt', () => {
+    expect(press(arrived(), ['C-r'], NOW).state.prompt).toBeNull();
+    const first = applyStatus(initialState(GUARD), { ...STATUS, initialized: false, locked: true });
+    expect(press(first, ['C-r'], NOW).state.prompt?.flow).toBe('create');
+  });
+
+  it('unlocking the store (elsewhere) closes the reset prompt', () => {
+    const asked = press(locked(), ['C-r', ...'AB'], NOW);
+    expect(applyStatus(asked.state, STATUS).prompt).toBeNull();
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { displayWidth, isInert } from '../../core/untrusted-text.js';
 import type { DaemonStatus } from '../../core/wire.js';
+import { handleKey } from '../../tui/keys.js';
 import { applyPending, applyStatus, initialState, markDecided, type ConsoleState } from '../../tui/state.js';
 import { lineText, renderView, type View } from '../../tui/view-model.js';
 import { NOW, secretRequest, signRequest } from './tui-fixtures.js';
@@ -105,6 +106,15 @@ describe('renderView list and detail pane', () => {
     expect(locked.join('\n')).toContain('The store is locked. Passphrase:');
   });
 
+  it('lists p for the passphrase with the other keys, in the footer and in help', () => {
+    // The footer is a reminder that fits a 120-column terminal; narrower ones cut it, help has all keys.
+    const view = text(renderView(stateWith(), { width: 120, height: 40 }, NOW));
+    expect(view[view.length - 1]).toContain('l lock  p passphrase');
+    const help = text(renderView({ ...stateWith(), mode: 'help' }, SIZE, NOW)).join('\n');
+    expect(help).toMatch(/^ +p +change the store's passphrase/m);
+    expect(help).toMatch(/^ +Ctrl\+R +at the unlock prompt/m);
+  });
+
   it('says when the daemon is gone', () => {
     const view = text(renderView({ ...stateWith(secretRequest()), connection: 'lost' }, SIZE, NOW));
     expect(view[0]).toContain('DAEMON NOT REACHABLE');
@@ -148,5 +158,50 @@ describe('renderView with hostile requester text', () => {
     const first = renderView(s, SIZE, NOW);
     const end = renderView({ ...s, scroll: first.maxScroll }, SIZE, NOW);
     expect(find(end, 'more lines not shown')).toMatch(/\[… 5000 more lines not shown\]/);
+  });
+});
+
+describe('renderView passphrase prompts', () => {
+  const type = (state: ConsoleState, keys: string[]) => keys.reduce((s, k) => handleKey(s, k, NOW, { pageLines: 10, maxScroll: 0 }).state, state);
+  const locked = () => applyStatus(initialState(300), { ...STATUS, locked: true });
+
+  it('the unlock prompt offers the reset with the recovery code', () => {
+    const view = text(renderView(locked(), SIZE, NOW)).join('\n');
+    expect(view).toContain('Forgot it? Ctrl+R: reset with the recovery code.');
+  });
+
+  it('masks passphrases at every step of a change and says Esc cancels', () => {
+    let s = type(stateWith(), ['p', ...'secret']);
+    let view = text(renderView(s, SIZE, NOW));
+    expect(view.join('\n')).toMatch(/Current passphrase: \*{6} *$/m);
+    expect(view[view.length - 1]).toContain('Esc cancel');
+    s = type(s, ['enter', ...'newer']);
+    expect(text(renderView(s, SIZE, NOW)).join('\n')).toMatch(/Choose the new passphrase: \*{5} *$/m);
+    s = type(s, ['enter', ...'new']);
+    view = text(renderView(s, SIZE, NOW));
+    expect(view.join('\n')).toMatch(/Type the new passphrase again: \*{3} *$/m);
+    expect(view.join('\n')).not.toMatch(/secret|newer/);
+  });
+
+  it('shows the recovery code as typed (it is copied from paper), then masks the new passphrase', () => {
+    let s = type(locked(), ['C-r', ...'abcd-efgh']);
+    expect(text(renderView(s, SIZE, NOW)).join('\n')).toMatch(/Recovery code \(as written down\): abcd-efgh *$/m);
+    s = type(s, ['enter', ...'fresh']);
+    const view = text(renderView(s, SIZE, NOW)).join('\n');
+    expect(view).toMatch(/Choose a new passphrase for the store: \*{5} *$/m);
+    expect(view).not.toContain('abcd-efgh');
+  });
+
+  it('shows a new recovery code after a reset on the same screen as the first one, without the prompt', () => {
+    const s = { ...locked(), recoveryCode: { text: 'ABCD-EFGH', reason: 'reset' as const } };
+    const view = text(renderView(s, SIZE, NOW));
+    const all = view.join('\n');
+    expect(all).toContain('The passphrase is reset. The old recovery code no longer works');
+    expect(all).toContain('Recovery code (shown only this once');
+    expect(all).toMatch(/^ {4}ABCD-EFGH *$/m);
+    expect(all).not.toContain('Passphrase:');
+    expect(view[view.length - 1]).toContain('Enter: I have written the recovery code down');
+    const created = text(renderView({ ...s, recoveryCode: { text: 'X', reason: 'created' } }, SIZE, NOW)).join('\n');
+    expect(created).toContain('The store is created.');
   });
 });
