@@ -1,7 +1,7 @@
 // Daemon benchmark: the real daemon on a private system bus with our policy, measured from a
 // client in this process. Each figure is printed next to a peer measured in the same run (a bare
 // Ping round trip on the same bus, a bare node process's RSS), so machine speed cancels out.
-//   npm run build && node dist/bench/daemon-bench.js [--items 10000] [--calls 1000]
+//   npm run build && node dist/bench/daemon-bench.js [--items 10000] [--calls 1000] [--idle-seconds 15]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
@@ -21,9 +21,14 @@ const flag = (name: string, fallback: number) => {
 };
 const ITEMS = flag('items', 10_000);
 const CALLS = flag('calls', 1_000);
-/** V8's memory reducer shrinks the heap only after some idle seconds: measure idle RSS after this long. */
+/** Measure idle RSS this long after the last call (the daemon collects garbage 2 s after it: daemon/idle-collector.ts). */
 const IDLE_SECONDS = flag('idle-seconds', 15);
 const PASSPHRASE = Buffer.from('bench passphrase');
+/**
+ * The node flags the daemon's systemd unit starts it with (its Environment=NODE_OPTIONS=): memory
+ * depends on them (--max-semi-space-size), so the bench measures the daemon as deployed.
+ */
+const UNIT_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, 'systemd', 'secrets-dispatcher-daemon.service'), 'utf8'))?.[1]?.trim() ?? '';
 
 /** The call under test and the peer (Ping) alternate, so both see the same machine load. */
 async function timeAgainstPing(n: number, ping: () => Promise<unknown>, fn: () => Promise<unknown>): Promise<{ peer: number[]; subject: number[] }> {
@@ -74,10 +79,10 @@ async function main(): Promise<void> {
     const stateDir = join(dir, 'state');
     // The reference Argon2id parameters (64 MiB, t=3): unlock time is one of the figures.
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ desktopUser: user, companionUser: user, stateDir, logLevel: 'notice', requestTimeoutSeconds: 60 }));
-    // SD_DAEMON_NODE_ARGS: extra node flags for the daemon (e.g. --cpu-prof, --max-semi-space-size=1).
+    // SD_DAEMON_NODE_ARGS: extra node flags for the daemon (e.g. --cpu-prof), on top of the unit's.
     const nodeArgs = (process.env.SD_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const daemon = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'secrets-dispatcher'), 'daemon', '--config', join(dir, 'config.json')], {
-      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: address, NOTIFY_SOCKET: '' }, stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, NODE_OPTIONS: UNIT_NODE_OPTIONS, DBUS_SYSTEM_BUS_ADDRESS: address, NOTIFY_SOCKET: '' }, stdio: ['ignore', 'ignore', 'inherit'],
     });
     children.push(daemon);
     const client = await connectBus('session', address);
@@ -137,7 +142,7 @@ async function main(): Promise<void> {
       return `${name.padEnd(44)} p50 ${ms(p50)}  p95 ${ms(percentile(m.subject, 95))}  | Ping p50 ${ms(peer50)} → ${(p50 / peer50).toFixed(2)}x  (target < ${target} ms: ${p50 < target ? 'PASS' : 'FAIL'})`;
     };
     const lines = [
-      `Daemon benchmark — ${new Date().toISOString()}, node ${process.version}, ${CALLS} calls per figure (alternating with a Ping on the same bus), ${ITEMS} items`,
+      `Daemon benchmark — ${new Date().toISOString()}, node ${process.version}, ${CALLS} calls per figure (alternating with a Ping on the same bus), ${ITEMS} items, daemon NODE_OPTIONS="${UNIT_NODE_OPTIONS}" (from its unit)${nodeArgs.length ? ` plus ${nodeArgs.join(' ')}` : ''}`,
       row('GetSecrets covered by a remembered decision', remembered, 1),
       row(`SearchItems by one attribute (${ITEMS} items)`, search, 2),
       `${'Unlock of that store (Argon2id 64 MiB, t=3)'.padEnd(44)} ${unlockMs.toFixed(0)} ms (target < 1500 ms: ${unlockMs < 1500 ? 'PASS' : 'FAIL'})`,

@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_PATH, parseConfig, type Config } from '../core/config.js
 import { connectBus, disconnectBus } from '../core/dbus/bus.js';
 import { EXIT, isSdError, SdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
+import { IdleCollector, idleGarbageCollection } from './idle-collector.js';
 import { createNotifier } from './notify.js';
 import { createSigningMethods } from './signing/methods.js';
 import { AlreadyRunningError, startDaemon } from './server.js';
@@ -87,9 +88,11 @@ export async function main(args: string[]): Promise<number> {
     logger.error((err as Error).message);
     return EXIT.unavailable;
   }
+  // Frees what a burst of requests left behind once the calls stop (idle-collector.ts).
+  const idle = new IdleCollector(idleGarbageCollection(logger.child('memory')));
   let daemon;
   try {
-    daemon = await startDaemon({ config, bus, logger, extraMethods: createSigningMethods });
+    daemon = await startDaemon({ config, bus, logger, extraMethods: createSigningMethods, onActivity: () => idle.activity() });
   } catch (err) {
     disconnectBus(bus);
     if (err instanceof AlreadyRunningError) {
@@ -104,6 +107,8 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.failure;
   }
   notifier.ready();
+  // Start-up (module loading, opening the store) is a burst too.
+  idle.activity();
   // Operators (and bench/daemon-bench.ts) can ask where the memory is without a debugger.
   process.on('SIGUSR2', () => {
     const m = process.memoryUsage();
@@ -116,6 +121,7 @@ export async function main(args: string[]): Promise<number> {
   const reason = await Promise.race([stopRequested, new Promise<string>((resolve) => bus.once('error', () => resolve(busLost)))]);
   logger.notice('stopping', { signal: reason });
   notifier.stopping();
+  idle.stop();
   await daemon.stop();
   notifier.close();
   disconnectBus(bus);

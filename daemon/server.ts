@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { AUDIT_DB_FILE } from '../core/audit.js';
 import type { Config } from '../core/config.js';
 import { callMethod, NAME_FLAG, REQUEST_NAME_REPLY, requestName, toVariantMap, watchDisconnects, type MessageBus } from '../core/dbus/bus.js';
-import { ObjectServer, type CallContext, type MethodImpl } from '../core/dbus/service.js';
+import { ObjectServer, type CallContext, type InterfaceImpl, type MethodImpl } from '../core/dbus/service.js';
 import { SdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { CONSOLE_INTERFACE, DBUS_INTERFACE, DBUS_NAME, DBUS_PATH, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
@@ -34,6 +34,8 @@ export interface DaemonOptions {
   extraMethods?: (services: DaemonServices) => Record<string, MethodImpl>;
   /** For tests: an already opened store instead of the one under stateDir. */
   store?: SecretStoreApi;
+  /** Called when a method call starts and when it ends (main.ts collects garbage once calls stop). */
+  onActivity?: () => void;
 }
 
 export interface RunningDaemon {
@@ -48,6 +50,22 @@ export class AlreadyRunningError extends Error {
   constructor() {
     super(`another instance is running (${DISPATCHER_BUS_NAME} is owned on this bus)`);
   }
+}
+
+/** The same interface, telling onActivity when each method call starts and ends. */
+function observed(impl: InterfaceImpl, onActivity: () => void): InterfaceImpl {
+  const methods: Record<string, MethodImpl> = {};
+  for (const [name, fn] of Object.entries(impl.methods)) {
+    methods[name] = async (args, ctx) => {
+      onActivity();
+      try {
+        return await fn(args, ctx);
+      } finally {
+        onActivity();
+      }
+    };
+  }
+  return { ...impl, methods };
 }
 
 function resolveUid(users: UserTable, key: 'desktopUser' | 'companionUser', name: string): number {
@@ -110,7 +128,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       consoles.changed();
     }
   });
-  server.export(DISPATCHER_OBJECT_PATH, [requestImpl, consoleImpl]);
+  const onActivity = opts.onActivity;
+  server.export(DISPATCHER_OBJECT_PATH, onActivity ? [observed(requestImpl, onActivity), observed(consoleImpl, onActivity)] : [requestImpl, consoleImpl]);
 
   const reply = await requestName(bus, DISPATCHER_BUS_NAME, NAME_FLAG.doNotQueue);
   if (reply !== REQUEST_NAME_REPLY.primaryOwner && reply !== REQUEST_NAME_REPLY.alreadyOwner) {
