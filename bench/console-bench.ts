@@ -18,7 +18,7 @@ const { Terminal } = xterm;
 import { connectBus, disconnectBus, nameHasOwner, type MessageBus } from '../core/dbus/bus.js';
 import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
 import { renderPolicy, renderTestBusConfig } from '../dbus-policy/render.js';
-import { percentile } from './measure.js';
+import { percentile, stopChildren } from './measure.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const argv = process.argv.slice(2);
@@ -199,13 +199,7 @@ async function main(): Promise<void> {
   } finally {
     tui?.child.kill('SIGTERM');
     for (const b of buses) disconnectBus(b);
-    for (const c of children.reverse()) {
-      if (c.exitCode === null && c.signalCode === null) {
-        const exited = new Promise((r) => c.once('exit', r));
-        c.kill('SIGTERM');
-        await exited;
-      }
-    }
+    await stopChildren(children);
     rmSync(dir, { recursive: true, force: true });
   }
 }

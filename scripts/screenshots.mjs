@@ -172,12 +172,6 @@ try {
 } finally {
   tui?.kill('SIGTERM');
   for (const b of buses) disconnectBus(b);
-  for (const c of children.reverse()) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGTERM');
-      await exited;
-    }
-  }
+  await (await dist('bench/measure.js')).stopChildren(children);
   rmSync(workDir, { recursive: true, force: true });
 }
