@@ -67,7 +67,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
 
   // Parsed signing keys, wiped whenever the store locks (see ParsedKeyCache).
   let parsedKeys: OpenpgpKeys.ParsedKeyCache | null = null;
-  async function parsedKey(fingerprint: string): Promise<import('openpgp').PrivateKey> {
+  async function parsedKey(fingerprint: string, now: Date): Promise<OpenpgpKeys.SigningKey> {
     if (!parsedKeys) {
       const { ParsedKeyCache } = await pgp();
       if (!parsedKeys) {
@@ -77,7 +77,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
       }
     }
     const cache = parsedKeys;
-    return withKeySecret(fingerprint, (secret) => cache.get(fingerprint, secret));
+    return withKeySecret(fingerprint, (secret) => cache.get(fingerprint, secret, now));
   }
 
   /** The stored key's armored secret for the length of `use`, wiped afterwards. */
@@ -117,7 +117,8 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     }, ctx.sender);
     outcome.secret?.fill(0);
     const { signDetached } = await pgp();
-    const { armored, info } = await signDetached(await parsedKey(key.fingerprint), untrustedPayload, new Date(services.now()));
+    const now = new Date(services.now());
+    const { armored, info } = await signDetached(await parsedKey(key.fingerprint, now), untrustedPayload, now);
     log.info('signed', { kind: parsed.kind, key: key.keyId, decision: outcome.decision, repository: reported.repository });
     return [armored, toVariantMap({
       Fingerprint: info.fingerprint,

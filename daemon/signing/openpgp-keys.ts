@@ -2,11 +2,12 @@
 // out: gpg 2.2 (Debian 12), which verifies what we sign, cannot read v6 keys or signatures.
 // Private keys are kept unencrypted inside the store (the store itself is encrypted), so a key's
 // own passphrase is needed once, at import.
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import { SdError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { KeyRecord } from '../store/types.js';
+import { armorSignature, hashSupported, PUBKEY_EDDSA_LEGACY, v4DetachedSignature, type V4Signer } from './v4-signature.js';
 
 /** The public facts about a key, as the console and ListKeys show them. */
 export interface KeyFacts extends KeyRecord {
@@ -131,48 +132,152 @@ export interface SignatureInfo {
   created: number;
 }
 
-/**
- * Secret keys parsed once per unlock. Parsing a key and checking its self-signatures costs more than
- * the signature itself (ed25519 here: ~1.7 of ~2.9 ms), and a rebase signs many commits in a row
- * under one remembered decision. An entry is found by fingerprint and checked against a digest of
- * the stored bytes, so a key removed and imported again is parsed anew. wipe() zeroes the decrypted
- * private parameters; the daemon calls it whenever the store locks, so a locked daemon holds no
- * key material here either.
- */
+export interface DetachedSignature {
+  armored: string;
+  info: SignatureInfo;
+}
+
 /** openpgp's own wipe (it zeroes and drops each key packet's private parameters); missing from its typings. */
 function clearPrivateParams(key: openpgp.PrivateKey): void {
   (key as unknown as { clearPrivateParams(): void }).clearPrivateParams();
 }
 
-export class ParsedKeyCache {
-  private readonly entries = new Map<string, { digest: Buffer; key: openpgp.PrivateKey }>();
+/** Signed once with both openpgp and node:crypto when a key is prepared; the two must be identical. */
+const PROBE_PAYLOAD = Buffer.from('tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\nsecrets-dispatcher signing self-test\n');
 
-  async get(fingerprint: string, storedKey: Buffer): Promise<openpgp.PrivateKey> {
+interface FastSigner {
+  signer: V4Signer;
+  fingerprint: string;
+  /** The signing (sub)key's validity in ms; outside it openpgp decides (and refuses with the reason). */
+  notBefore: number;
+  notAfter: number;
+}
+
+/**
+ * A parsed secret key ready to sign. For an ed25519 signing (sub)key it also holds a node:crypto
+ * signer (v4-signature.ts), used only after a signature made both ways came out byte-identical
+ * (see prepareSigningKey); every other key, and any time outside the signing key's validity, goes
+ * through openpgp.sign, which also names the reason it refuses.
+ */
+export class SigningKey {
+  constructor(readonly key: openpgp.PrivateKey, private fast: FastSigner | null) {}
+
+  /** Whether signatures skip openpgp (ed25519 keys whose self-test matched). */
+  get fastPath(): boolean {
+    return this.fast !== null;
+  }
+
+  /** A detached, armored, binary-mode (type 0x00) signature over the exact payload bytes, as `gpg -bsa` makes. */
+  async sign(payload: Buffer, now: Date): Promise<DetachedSignature> {
+    if (!this.key.isDecrypted()) throw new SdError('Internal', 'A stored key is still passphrase-protected.');
+    const fast = this.fast;
+    const at = now.getTime();
+    if (!fast || at < fast.notBefore || at >= fast.notAfter) return openpgpSignature(this.key, payload, now);
+    const created = Math.floor(at / 1000);
+    return {
+      armored: armorSignature(v4DetachedSignature(fast.signer, payload, created)),
+      info: {
+        fingerprint: fast.fingerprint,
+        keyId: fast.fingerprint.slice(-16),
+        pubkeyAlgorithm: PUBKEY_EDDSA_LEGACY,
+        hashAlgorithm: fast.signer.hashAlgorithm,
+        created,
+      },
+    };
+  }
+
+  /**
+   * Zeroes openpgp's copy of the private parameters and drops the node:crypto key object (OpenSSL
+   * frees it, cleared, when it is collected; the daemon's idle collector runs soon after).
+   */
+  wipe(): void {
+    clearPrivateParams(this.key);
+    this.fast = null;
+  }
+}
+
+/** The unencrypted PKCS#8 form of an ed25519 seed (RFC 8410), the only way to hand it to node:crypto without a string copy. */
+function ed25519PrivateKey(seed: Uint8Array): KeyObject {
+  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
+}
+
+function expiryMs(value: Date | number | null): number {
+  if (value instanceof Date) return value.getTime();
+  return value === null ? -Infinity : Infinity;
+}
+
+/**
+ * The key with, where it can, its node:crypto signer. The signer is used only if a probe signed both
+ * ways at `now` is byte-identical (which also picks openpgp's hash algorithm for this key); any
+ * difference or error leaves the key on openpgp, which is slower and always right.
+ */
+export async function prepareSigningKey(key: openpgp.PrivateKey, now: Date): Promise<SigningKey> {
+  if (!key.isDecrypted()) return new SigningKey(key, null);
+  try {
+    const signing = await key.getSigningKey(undefined, now);
+    const privateParams = (signing.keyPacket as unknown as { privateParams?: { seed?: Uint8Array } }).privateParams;
+    const info = signing.getAlgorithmInfo();
+    if (info.algorithm !== 'eddsaLegacy' || info.curve !== 'ed25519Legacy' || !privateParams?.seed) return new SigningKey(key, null);
+    const reference = await openpgpSignature(key, PROBE_PAYLOAD, now);
+    if (!hashSupported(reference.info.hashAlgorithm)) return new SigningKey(key, null);
+    const fingerprint = hex(signing.getFingerprint());
+    const fast: FastSigner = {
+      signer: { privateKey: ed25519PrivateKey(privateParams.seed), fingerprint: Buffer.from(fingerprint, 'hex'), hashAlgorithm: reference.info.hashAlgorithm },
+      fingerprint,
+      notBefore: signing.getCreationTime().getTime(),
+      notAfter: Math.min(expiryMs(await key.getExpirationTime()), expiryMs(await signing.getExpirationTime())),
+    };
+    const ours = armorSignature(v4DetachedSignature(fast.signer, PROBE_PAYLOAD, reference.info.created));
+    return new SigningKey(key, ours === reference.armored ? fast : null);
+  } catch {
+    return new SigningKey(key, null);
+  }
+}
+
+/**
+ * Secret keys parsed once per unlock. Parsing a key and checking its self-signatures costs more than
+ * the signature itself, and a rebase signs many commits in a row under one remembered decision. An
+ * entry is found by fingerprint and checked against a digest of the stored bytes, so a key removed
+ * and imported again is parsed anew. wipe() zeroes the decrypted private parameters; the daemon calls
+ * it whenever the store locks, so a locked daemon holds no key material here either.
+ */
+export class ParsedKeyCache {
+  private readonly entries = new Map<string, { digest: Buffer; key: SigningKey }>();
+
+  async get(fingerprint: string, storedKey: Buffer, now = new Date()): Promise<SigningKey> {
     const digest = createHash('sha256').update(storedKey).digest();
     const found = this.entries.get(fingerprint);
     if (found && found.digest.equals(digest)) return found.key;
-    const key = await readSecretKey(storedKey);
-    if (found) clearPrivateParams(found.key);
+    const key = await prepareSigningKey(await readSecretKey(storedKey), now);
+    found?.key.wipe();
     this.entries.set(fingerprint, { digest, key });
     return key;
   }
 
   forget(fingerprint: string): void {
-    const found = this.entries.get(fingerprint);
-    if (found) clearPrivateParams(found.key);
+    this.entries.get(fingerprint)?.key.wipe();
     this.entries.delete(fingerprint);
   }
 
   wipe(): void {
-    for (const { key } of this.entries.values()) clearPrivateParams(key);
+    for (const { key } of this.entries.values()) key.wipe();
     this.entries.clear();
   }
 }
 
-/** A detached, armored, binary-mode (type 0x00) signature over the exact payload bytes, as `gpg -bsa` makes. */
-export async function signDetached(storedKey: Buffer | openpgp.PrivateKey, payload: Buffer, now: Date): Promise<{ armored: string; info: SignatureInfo }> {
-  const key = Buffer.isBuffer(storedKey) ? await readSecretKey(storedKey) : storedKey;
-  if (!key.isDecrypted()) throw new SdError('Internal', 'A stored key is still passphrase-protected.');
+/** A detached signature of `payload`, from a stored key (parsed for this one call) or a prepared one. */
+export async function signDetached(storedKey: Buffer | SigningKey, payload: Buffer, now: Date): Promise<DetachedSignature> {
+  const key = Buffer.isBuffer(storedKey) ? await prepareSigningKey(await readSecretKey(storedKey), now) : storedKey;
+  return key.sign(payload, now);
+}
+
+/** openpgp's detached signature: the reference the fast path is checked against, and the path for every other key. */
+async function openpgpSignature(key: openpgp.PrivateKey, payload: Buffer, now: Date): Promise<DetachedSignature> {
   const message = await openpgp.createMessage({ binary: new Uint8Array(payload.buffer, payload.byteOffset, payload.length) });
   // No salt notation: gpg 2.2 would print it as binary garbage under every `git log --show-signature`,
   // and gpg itself makes v4 signatures without one.
@@ -182,7 +287,7 @@ export async function signDetached(storedKey: Buffer | openpgp.PrivateKey, paylo
     signature = (await openpgp.sign({ message, signingKeys: key, detached: true, format: 'object', date: now, config: { nonDeterministicSignaturesViaNotation: false } })) as unknown as openpgp.Signature;
   } catch (err) {
     // openpgp.sign picks the signing (sub)key itself, checking expiry and revocation at `now`.
-    if (/signing key/i.test((err as Error).message ?? '')) throw new SdError('NoSuchKey', 'The key has no valid signing (sub)key at this time (expired or revoked).');
+    if (/signing key|key is expired|revoked/i.test((err as Error).message ?? '')) throw new SdError('NoSuchKey', 'The key has no valid signing (sub)key at this time (expired or revoked).');
     throw err;
   }
   const armored = signature.armor();

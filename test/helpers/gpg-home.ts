@@ -15,6 +15,8 @@ export interface GpgHome {
   exportSecret(fingerprint: string, passphrase?: string): Buffer;
   exportPublic(fingerprint: string): Buffer;
   importKey(armored: string | Buffer): void;
+  /** `gpg --verify` of a detached signature over `payload`: exit status and the --status-fd lines. */
+  verify(signature: string, payload: Buffer): { status: number; out: string };
   cleanup(): void;
 }
 
@@ -45,6 +47,12 @@ export function createGpgHome(prefix = 'sd-gnupg-'): GpgHome {
     },
     importKey(armored) {
       gpg(['--import'], armored);
+    },
+    verify(signature, payload) {
+      const sigPath = join(dir, 'payload.sig');
+      writeFileSync(sigPath, signature);
+      const res = spawnSync('gpg', ['--batch', '--status-fd=1', '--verify', sigPath, '-'], { env, input: payload });
+      return { status: res.status ?? -1, out: res.stdout.toString() };
     },
     cleanup() {
       spawnSync('gpgconf', ['--homedir', dir, '--kill', 'all'], { env, stdio: 'ignore' });
