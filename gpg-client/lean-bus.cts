@@ -366,33 +366,39 @@ export class LeanBus {
   /** The bus's answer to AUTH while it is still being read; null once it said OK. */
   private greeting: string | null = '';
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(private readonly socket: Socket, address: string) {
+    let connected = false;
+    socket.once('connect', () => (connected = true));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(new LeanBusUnavailable(`bus connection failed: ${err.message}`)));
+    socket.on('error', (err) => this.fail(new LeanBusUnavailable(connected
+      ? `bus connection failed: ${err.message}`
+      : `cannot connect to the bus at ${address}: ${err.message}`)));
     socket.on('close', () => this.fail(new LeanBusUnavailable('the bus connection closed before the reply')));
   }
 
   /**
-   * Connect, authenticate as our own UID and say Hello. AUTH and BEGIN go out in one write, as
-   * sd-bus sends them, with Hello and the caller's first calls right behind: the bus reads them in
-   * order, so nothing waits a round trip for its "OK". Resolves once the socket is connected; if
-   * the bus then refuses us, its first line is not OK and every call fails with that line.
+   * Open the connection without waiting for it: authenticate as our own UID and say Hello. AUTH and
+   * BEGIN go out in one write, as sd-bus sends them, with Hello and the caller's first calls right
+   * behind; until the socket is connected node queues them. The bus reads them in order, so nothing
+   * waits a round trip for its "OK". If the socket cannot be reached, or the bus refuses us (its
+   * first line is not OK), every call fails with that reason.
    */
-  static connect(address: string): Promise<LeanBus> {
+  static open(address: string): LeanBus {
     const path = socketPathOf(address);
+    const bus = new LeanBus(connect({ path }), address);
+    const uid = String(process.getuid?.() ?? 0);
+    bus.socket.write(`\0AUTH EXTERNAL ${Buffer.from(uid, 'latin1').toString('hex')}\r\nBEGIN\r\n`);
+    // Hello's reply is not waited for: the bus handles our messages in order.
+    bus.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' }).catch(() => undefined);
+    return bus;
+  }
+
+  /** open(), resolved once the socket is connected (or rejected if it cannot be). */
+  static connect(address: string): Promise<LeanBus> {
+    const bus = LeanBus.open(address);
     return new Promise((resolve, reject) => {
-      const socket = connect({ path });
-      const bus = new LeanBus(socket);
-      const onError = (err: Error) => reject(new LeanBusUnavailable(`cannot connect to the bus at ${address}: ${err.message}`));
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        socket.removeListener('error', onError);
-        resolve(bus);
-      });
-      const uid = String(process.getuid?.() ?? 0);
-      socket.write(`\0AUTH EXTERNAL ${Buffer.from(uid, 'latin1').toString('hex')}\r\nBEGIN\r\n`);
-      // Hello's reply is not waited for: the bus handles our messages in order.
-      bus.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' }).catch(() => undefined);
+      bus.socket.once('connect', () => resolve(bus));
+      bus.socket.once('close', () => reject(bus.closedError ?? new LeanBusUnavailable(`cannot connect to the bus at ${address}`)));
     });
   }
 

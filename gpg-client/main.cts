@@ -175,10 +175,8 @@ function reasonOf(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-interface Waiting { bus: LeanBus | null; settled: boolean }
-
 /** Leave the request behind when git goes away or the user presses Ctrl+C: closing the connection cancels it. */
-function watchForAbandon(state: Waiting, finish: (code: number, reason: string) => void): () => void {
+function watchForAbandon(finish: (code: number, reason: string) => void): () => void {
   const onSignal = (sig: NodeJS.Signals) => finish(SD_GPG_EXIT.refused, `cancelled (${sig}); the request was withdrawn`);
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const sig of signals) process.on(sig, onSignal);
@@ -193,77 +191,89 @@ function watchForAbandon(state: Waiting, finish: (code: number, reason: string) 
   };
 }
 
+/**
+ * One Sign call, sent as early as possible: the connection opens before stdin is read, and the call
+ * is written before the signal handlers and timers are set up, so the daemon (on the other core)
+ * works while this process finishes starting. A signal that arrives before the handlers exist
+ * kills the process, which closes the connection and so withdraws the request all the same.
+ */
 async function sign(request: SignRequest): Promise<number> {
   const address = process.env.DBUS_SYSTEM_BUS_ADDRESS || SYSTEM_BUS_DEFAULT;
-  const state: Waiting = { bus: null, settled: false };
-  const connecting = LeanBus.connect(address).then((bus) => (state.bus = bus));
-  connecting.catch(() => undefined);
+  let bus: LeanBus;
+  try {
+    bus = LeanBus.open(address);
+  } catch (err) {
+    say(`cannot reach the companion daemon (${reasonOf(err)}); ${ADVICE}`);
+    return SD_GPG_EXIT.unreachable;
+  }
+  // One turn of the event loop completes the connect, which sends AUTH and Hello: the bus handles
+  // them while stdin is read and the call is built, instead of after.
+  await new Promise((resolve) => setImmediate(resolve));
   let payload: Buffer;
   try {
     payload = await readStdin(SIGN_PAYLOAD_LIMIT);
   } catch (err) {
     say(`cannot read the data to sign: ${(err as Error).message}`);
-    connecting.then((bus) => bus.close(), () => undefined);
+    bus.close();
     return SD_GPG_EXIT.refused;
   }
-  const repositoryPromise = repositoryFacts();
+  const repository = await repositoryFacts();
+  const target = { destination: BUS_NAME, path: OBJECT_PATH, interface: BUS_NAME };
+  const signWith = (context: Record<string, string>) => bus.call({
+    ...target, member: 'Sign', signature: 'aysa{sv}', body: [payload, request.keySpec, variants(context)],
+  }) as Promise<[string, Record<string, unknown>]>;
+  // The changed files cost a git process and only a human reads them: ask first whether a
+  // remembered decision covers this commit (a rebase re-signing many), and list them only if not.
+  const isCommit = commitTreeAndParent(payload) !== null;
+  const first = signWith(isCommit ? { ...repository, rememberedOnly: '1' } : repository);
 
   return new Promise<number>((resolve) => {
+    let settled = false;
     let timer: NodeJS.Timeout | undefined;
     const finish = (code: number, reason: string) => {
-      if (state.settled) return;
-      state.settled = true;
+      if (settled) return;
+      settled = true;
       stopWatching();
       if (timer) clearTimeout(timer);
-      state.bus?.close();
+      // A signature is followed at once by the process's exit (bin/sd-gpg), which closes the
+      // socket; destroying it first would run ~0.6 ms of cold stream code on every commit.
+      if (code !== SD_GPG_EXIT.signed) bus.close();
       if (reason) {
         say(reason);
         tellOldGit(reason);
       }
       resolve(code);
     };
-    const stopWatching = watchForAbandon(state, finish);
+    const stopWatching = watchForAbandon(finish);
     const armTimer = (seconds: number) => {
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => finish(SD_GPG_EXIT.refused, `no answer from the companion within ${seconds} s`), seconds * 1000 + DEADLINE_MARGIN_MS);
     };
     armTimer(DEFAULT_DEADLINE_SECONDS);
+    // The daemon's own deadline matters only when a human is being asked: a signature under a
+    // remembered decision is back long before this fires, and the daemon is spared the Status call.
+    const askDeadline = setTimeout(() => {
+      bus.call({ ...target, member: 'Status' }).then(([status]) => {
+        const seconds = (status as Record<string, unknown>)?.RequestTimeoutSeconds;
+        if (typeof seconds === 'number' && seconds > 0 && !settled) armTimer(seconds);
+      }, () => undefined);
+    }, STATUS_AFTER_MS);
+    askDeadline.unref();
 
     (async () => {
-      const bus = await connecting;
-      const target = { destination: BUS_NAME, path: OBJECT_PATH, interface: BUS_NAME };
-      // The daemon's own deadline matters only when a human is being asked: a signature under a
-      // remembered decision is back long before this fires, and the daemon is spared the Status call.
-      const askDeadline = setTimeout(() => {
-        bus.call({ ...target, member: 'Status' }).then(([status]) => {
-          const seconds = (status as Record<string, unknown>)?.RequestTimeoutSeconds;
-          if (typeof seconds === 'number' && seconds > 0 && !state.settled) armTimer(seconds);
-        }, () => undefined);
-      }, STATUS_AFTER_MS);
-      askDeadline.unref();
-      const repository = await repositoryPromise;
-      const signWith = (context: Record<string, string>) => bus.call({
-        ...target, member: 'Sign', signature: 'aysa{sv}', body: [payload, request.keySpec, variants(context)],
-      }) as Promise<[string, Record<string, unknown>]>;
-      // The changed files cost a git process and only a human reads them: ask first whether a
-      // remembered decision covers this commit (a rebase re-signing many), and list them only if not.
       let reply: [string, Record<string, unknown>];
-      if (commitTreeAndParent(payload)) {
-        try {
-          reply = await signWith({ ...repository, rememberedOnly: '1' });
-        } catch (err) {
-          if (!(err instanceof LeanBusError) || err.errorName !== `${ERROR_PREFIX}NotRemembered`) throw err;
-          reply = await signWith({ ...repository, ...(await filesFacts(payload)) });
-        }
-      } else {
-        reply = await signWith(repository);
+      try {
+        reply = await first;
+      } catch (err) {
+        if (!isCommit || !(err instanceof LeanBusError) || err.errorName !== `${ERROR_PREFIX}NotRemembered`) throw err;
+        reply = await signWith({ ...repository, ...(await filesFacts(payload)) });
       }
       const [armored, info] = reply;
-      if (state.settled) return;
+      if (settled) return;
       emitResult(request, armored, info);
       finish(SD_GPG_EXIT.signed, '');
     })().catch((err: unknown) => {
-      if (state.settled) return;
+      if (settled) return;
       if (isUnreachable(err)) finish(SD_GPG_EXIT.unreachable, `cannot reach the companion daemon (${reasonOf(err)}); ${ADVICE}`);
       else finish(SD_GPG_EXIT.refused, reasonOf(err));
     });
