@@ -3,7 +3,7 @@
 // approved on the console (DESIGN §4): prompt-aware clients (libsecret, keyring) go through
 // Unlock → Prompt → Completed and so wait for the human without a call timeout; clients that call
 // GetSecret(s) on a locked item have their call held until the decision instead of IsLocked.
-import { Message, Variant, watchDisconnects, type MessageBus } from '../core/dbus/bus.js';
+import { Message, Variant, watchConnections, type MessageBus } from '../core/dbus/bus.js';
 import type { CallContext, InterfaceImpl } from '../core/dbus/service.js';
 import { ObjectServer } from '../core/dbus/service.js';
 import { dbusErrorName, SdError, SECRET_SERVICE_ERRORS, STANDARD_DBUS_ERRORS, type ErrorCode } from '../core/errors.js';
@@ -119,7 +119,7 @@ export class SecretService {
   private readonly sessionImpl: InterfaceImpl;
 
   async start(): Promise<void> {
-    await watchDisconnects(this.bus, (name) => this.clientGone(name));
+    await watchConnections(this.bus, { gone: (name) => this.clientGone(name) });
   }
 
   close(): void {

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AUDIT_DB_FILE } from '../core/audit.js';
 import type { Config } from '../core/config.js';
-import { callMethod, NAME_FLAG, REQUEST_NAME_REPLY, requestName, toVariantMap, watchDisconnects, type MessageBus } from '../core/dbus/bus.js';
+import { callMethod, NAME_FLAG, REQUEST_NAME_REPLY, requestName, toVariantMap, watchConnections, type MessageBus } from '../core/dbus/bus.js';
 import { ObjectServer, type CallContext, type InterfaceImpl, type MethodImpl } from '../core/dbus/service.js';
 import { SdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -120,13 +120,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const requestImpl = buildRequestInterface(loadInterfaceSpec('net.mowaka.SecretsDispatcher1.xml', REQUEST_INTERFACE), services, hooks, opts.extraMethods?.(services) ?? {});
   const consoleImpl = buildConsoleInterface(loadInterfaceSpec('net.mowaka.SecretsDispatcher1.Console.xml', CONSOLE_INTERFACE), { services, queue, consoles, auditLog, hooks });
 
-  await watchDisconnects(bus, (name) => {
-    server.forgetPeer(name);
-    queue.ownerGone(name);
-    if (consoles.gone(name)) {
-      logger.info('console went away', { busName: name });
-      consoles.changed();
-    }
+  await watchConnections(bus, {
+    arrived: (name) => server.prefetchPeer(name),
+    gone: (name) => {
+      server.forgetPeer(name);
+      queue.ownerGone(name);
+      if (consoles.gone(name)) {
+        logger.info('console went away', { busName: name });
+        consoles.changed();
+      }
+    },
   });
   const onActivity = opts.onActivity;
   server.export(DISPATCHER_OBJECT_PATH, onActivity ? [observed(requestImpl, onActivity), observed(consoleImpl, onActivity)] : [requestImpl, consoleImpl]);

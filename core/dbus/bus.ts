@@ -129,16 +129,25 @@ export async function getPeerCredentials(bus: MessageBus, uniqueName: string): P
   return { uid, pid: typeof pid === 'number' ? pid : null };
 }
 
-/** Ask the bus to tell us about NameOwnerChanged, and call `onGone` when a unique name disconnects. */
-export async function watchDisconnects(bus: MessageBus, onGone: (uniqueName: string) => void): Promise<void> {
+export interface ConnectionWatch {
+  /** A unique name disconnected. */
+  gone(uniqueName: string): void;
+  /** A unique name connected (said Hello). */
+  arrived?(uniqueName: string): void;
+}
+
+/** Ask the bus to tell us about NameOwnerChanged, and report unique names as they come and go. */
+export async function watchConnections(bus: MessageBus, watch: ConnectionWatch): Promise<void> {
   await callMethod(bus, {
     destination: DBUS_NAME, path: DBUS_PATH, interface: DBUS_INTERFACE, member: 'AddMatch', signature: 's',
     body: [`type='signal',sender='${DBUS_NAME}',interface='${DBUS_INTERFACE}',member='NameOwnerChanged',path='${DBUS_PATH}'`],
   });
   bus.on('message', (msg: Message) => {
     if (msg.type !== dbus.MessageType.SIGNAL || msg.member !== 'NameOwnerChanged' || msg.sender !== DBUS_NAME) return;
-    const [name, , newOwner] = msg.body as [string, string, string];
-    if (name.startsWith(':') && newOwner === '') onGone(name);
+    const [name, oldOwner, newOwner] = msg.body as [string, string, string];
+    if (!name.startsWith(':')) return;
+    if (newOwner === '') watch.gone(name);
+    else if (oldOwner === '' && newOwner === name) watch.arrived?.(name);
   });
 }
 

@@ -59,6 +59,21 @@ export class ObjectServer {
     this.objects.clear();
   }
 
+  /**
+   * Ask the bus for a new connection's credentials before it calls. A client that connects and
+   * calls at once (sd-gpg sends Hello and its Sign back to back) then finds them ready instead of
+   * waiting a round trip to the bus on its first call. Unique names are never reused, so the
+   * answer stays true until forgetPeer.
+   */
+  prefetchPeer(uniqueName: string): void {
+    this.credentials(uniqueName).catch(() => undefined);
+  }
+
+  /** How many connections' credentials are held (each until it disconnects). */
+  get knownPeers(): number {
+    return this.credentialCache.size;
+  }
+
   /** Forget cached credentials of a connection that has gone (unique names are never reused). */
   forgetPeer(uniqueName: string): void {
     this.credentialCache.delete(uniqueName);
