@@ -2,11 +2,12 @@
 // connection's are asked for as soon as it says Hello, so its first call does not wait for them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { callMethod, connectBus, disconnectBus, requestName, watchConnections, type Message, type MessageBus } from '../../core/dbus/bus.js';
+import { connectBus, disconnectBus, requestName, watchConnections, type Message, type MessageBus } from '../../core/dbus/bus.js';
 import { ObjectServer } from '../../core/dbus/service.js';
 import { parseIntrospection } from '../../core/dbus/introspection.js';
 import { createLogger } from '../../core/logger.js';
 import { DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../../core/names.js';
+import { connectInProcess } from '../helpers/bus-client.js';
 import { startPrivateBus, type PrivateBus } from '../helpers/private-bus.js';
 
 async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
@@ -49,15 +50,14 @@ describe('peer credentials', () => {
   });
 
   it('are asked for when a connection arrives, once, before its first call', async () => {
-    const client = await connectBus('session', bus.address);
+    const client = await connectInProcess(bus.address);
     try {
-      const name = client.name!;
-      await waitFor(() => asked.includes(name));
-      await callMethod(client, { destination: DISPATCHER_BUS_NAME, path: DISPATCHER_OBJECT_PATH, interface: REQUEST_INTERFACE, member: 'Lock' });
-      await callMethod(client, { destination: DISPATCHER_BUS_NAME, path: DISPATCHER_OBJECT_PATH, interface: REQUEST_INTERFACE, member: 'Lock' });
-      expect(asked.filter((n) => n === name)).toHaveLength(1);
+      await waitFor(() => asked.includes(client.uniqueName));
+      await client.call({ member: 'Lock' });
+      await client.call({ member: 'Lock' });
+      expect(asked.filter((n) => n === client.uniqueName)).toHaveLength(1);
     } finally {
-      disconnectBus(client);
+      await client.close();
     }
   });
 
@@ -65,11 +65,11 @@ describe('peer credentials', () => {
     const before = server.knownPeers;
     const names: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const brief = await connectBus('session', bus.address);
-      names.push(brief.name!);
+      const brief = await connectInProcess(bus.address);
+      names.push(brief.uniqueName);
       // Half leave at once, before the bus can answer for them; half make a call first.
-      if (i % 2) await callMethod(brief, { destination: DISPATCHER_BUS_NAME, path: DISPATCHER_OBJECT_PATH, interface: REQUEST_INTERFACE, member: 'Lock' });
-      disconnectBus(brief);
+      if (i % 2) await brief.call({ member: 'Lock' });
+      await brief.close();
     }
     await waitFor(() => names.every((n) => asked.includes(n)));
     await waitFor(() => server.knownPeers === before);
