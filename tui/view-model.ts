@@ -241,7 +241,21 @@ function titleLine(state: ConsoleState, now: number): Line {
 
 const LIST_KEYS = 'y allow once  a allow+remember  n deny  j/k move  Enter detail  ? help  h history  r remembered  l lock  p passphrase';
 
-function statusLine(state: ConsoleState): Line {
+/**
+ * The key reminder, wrapped between keys onto as many lines as the width needs: a text-mode VT8 is
+ * 80 columns, and the list's keys take 113 (all of them are on the help screen too).
+ */
+function wrapKeys(keys: string, width: number): Line[] {
+  const lines: string[] = [];
+  for (const key of keys.split('  ')) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last]!.length + 2 + key.length <= width) lines[last] += `  ${key}`;
+    else lines.push(key);
+  }
+  return lines.map((l) => [seg(l, 'bold')]);
+}
+
+function statusLines(state: ConsoleState, width: number): Line[] {
   const keys: Record<string, string> = {
     list: LIST_KEYS,
     detail: 'y allow once  a allow+remember  n deny  j/k scroll  PgUp/PgDn page  Esc back',
@@ -249,13 +263,13 @@ function statusLine(state: ConsoleState): Line {
     history: 'j/k scroll  Esc back',
     remembered: 'j/k select  d revoke  Esc back',
   };
-  if (state.recoveryCode !== null) return [seg('Enter: I have written the recovery code down', 'bold')];
+  if (state.recoveryCode !== null) return [[seg('Enter: I have written the recovery code down', 'bold')]];
   if (state.prompt) {
     const p = state.prompt;
     const canCancel = p.purpose === 'key-passphrase' || p.flow === 'change' || p.flow === 'reset';
-    return [seg(`Enter submit  Ctrl+U clear  Backspace delete${canCancel ? '  Esc cancel' : ''}`, 'bold')];
+    return wrapKeys(`Enter submit  Ctrl+U clear  Backspace delete${canCancel ? '  Esc cancel' : ''}`, width);
   }
-  return [seg(keys[state.mode]!, 'bold')];
+  return wrapKeys(keys[state.mode]!, width);
 }
 
 function noticeLine(state: ConsoleState, now: number): Line {
@@ -369,7 +383,7 @@ export function renderView(state: ConsoleState, size: Size, now: number): View {
   const notice = noticeLine(state, now);
   // While a recovery code is up, only Enter counts: a prompt below it would only distract.
   if (state.prompt && state.recoveryCode === null) bottom.push(...promptLines(state));
-  bottom.push(notice, statusLine(state));
+  bottom.push(notice, ...statusLines(state, width));
   let body: Line[];
   let pageLines = height - top.length - bottom.length;
   let maxScroll = 0;

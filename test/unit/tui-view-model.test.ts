@@ -100,19 +100,31 @@ describe('renderView list and detail pane', () => {
   it('has a status line with the store state, pending count and the keys', () => {
     const view = text(renderView(stateWith(secretRequest()), SIZE, NOW));
     expect(view[0]).toContain('store unlocked | 1 pending');
-    expect(view[view.length - 1]).toContain('y allow once');
+    expect(view.slice(-2).join('\n')).toMatch(/^y allow once/m);
     const locked = text(renderView(applyStatus(initialState(300), { ...STATUS, locked: true }), SIZE, NOW));
     expect(locked[0]).toContain('store LOCKED');
     expect(locked.join('\n')).toContain('The store is locked. Passphrase:');
   });
 
   it('lists p for the passphrase with the other keys, in the footer and in help', () => {
-    // The footer is a reminder that fits a 120-column terminal; narrower ones cut it, help has all keys.
     const view = text(renderView(stateWith(), { width: 120, height: 40 }, NOW));
     expect(view[view.length - 1]).toContain('l lock  p passphrase');
     const help = text(renderView({ ...stateWith(), mode: 'help' }, SIZE, NOW)).join('\n');
     expect(help).toMatch(/^ +p +change the store's passphrase/m);
     expect(help).toMatch(/^ +Ctrl\+R +at the unlock prompt/m);
+  });
+
+  it('wraps the keys between keys on a text-mode 80-column console, so none is cut', () => {
+    const keys = ['y allow once', 'a allow+remember', 'n deny', 'j/k move', 'Enter detail', '? help', 'h history', 'r remembered', 'l lock', 'p passphrase'];
+    const view = text(renderView(stateWith(secretRequest()), { width: 80, height: 25 }, NOW));
+    expect(view).toHaveLength(25);
+    const footer = view.slice(-2).map((l) => l.trimEnd());
+    expect(footer[0]).toMatch(/^y allow once/);
+    for (const key of keys) expect(footer.some((l) => l.includes(key)), key).toBe(true);
+    // Wider screens keep one line.
+    const wide = text(renderView(stateWith(secretRequest()), { width: 120, height: 40 }, NOW));
+    expect(wide[wide.length - 1]).toMatch(/^y allow once.*p passphrase/);
+    expect(wide[wide.length - 2]).not.toMatch(/allow/);
   });
 
   it('says when the daemon is gone', () => {
