@@ -182,7 +182,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const requester = await requesterOf(ctx, untrustedContext);
     const userId = `${name} <${email}>`;
     const details: KeyDetails = { action: 'generate', fingerprint: null, userIds: [userId], algorithm, needsPassphrase: false };
-    const outcome = await approvals.request({ kind: 'key', requester, key: details, remember: null, summary: `Generate a ${algorithm} signing key for ${userId}` }, ctx.sender);
+    const outcome = await approvals.request({ kind: 'key', requester, key: details, remember: null, summary: `Generate a new ${algorithm} signing key for ${userId}` }, ctx.sender);
     outcome.secret?.fill(0);
     const made = await generateKey(name, email, algorithm, new Date(services.now()));
     try {
