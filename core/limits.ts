@@ -9,6 +9,8 @@ export const LIMITS = {
   attributeValueChars: 4096,
   contentTypeChars: 256,
   idChars: 256,
+  /** Subkeys recorded per signing key (a real key has a handful). */
+  subkeysPerKey: 64,
   itemsPerCall: 1024,
   contextEntries: 64,
   contextValueChars: 16 * 1024,

@@ -95,7 +95,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const untrustedKeySpec = asString(untrustedKeyArg, 'key', LIMITS.idChars);
     const parsed = parsePayload(untrustedPayload);
     const requester = await requesterOf(ctx, untrustedContext);
-    const key = selectKey(store.listKeys(), untrustedKeySpec);
+    const { key, exact } = selectKey(store.listKeys(), untrustedKeySpec);
     const { reported, contradictions } = checkClaims(parsed, requester.claimed);
     const sign: SignDetails = {
       payloadKind: parsed.kind,
@@ -118,7 +118,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     outcome.secret?.fill(0);
     const { signDetached } = await pgp();
     const now = new Date(services.now());
-    const { armored, info } = await signDetached(await parsedKey(key.fingerprint, now), untrustedPayload, now);
+    const { armored, info } = await signDetached(await parsedKey(key.fingerprint, now), untrustedPayload, now, exact);
     log.info('signed', { kind: parsed.kind, key: key.keyId, decision: outcome.decision, repository: reported.repository });
     return [armored, toVariantMap({
       Fingerprint: info.fingerprint,
@@ -136,7 +136,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
 
   const ExportPublicKey: MethodImpl = async ([untrustedKeyArg], ctx) => {
     await requesters.assertDesktopCaller(ctx);
-    const key = selectKey(store.listKeys(), asString(untrustedKeyArg, 'key', LIMITS.idChars));
+    const { key } = selectKey(store.listKeys(), asString(untrustedKeyArg, 'key', LIMITS.idChars));
     const { publicKeyArmored } = await pgp();
     return withKeySecret(key.fingerprint, publicKeyArmored);
   };
@@ -198,7 +198,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const untrustedSpec = asString(untrustedKeyArg, 'key', LIMITS.idChars);
     if (untrustedSpec.trim() === '') throw new SdError('InvalidArgs', 'Name the key to delete.');
     const requester = await requesterOf(ctx, untrustedContext);
-    const key = selectKey(store.listKeys(), untrustedSpec);
+    const { key } = selectKey(store.listKeys(), untrustedSpec);
     const details: KeyDetails = { action: 'delete', fingerprint: key.fingerprint, userIds: key.userIds, algorithm: key.algorithm, needsPassphrase: false };
     const outcome = await approvals.request({ kind: 'key', requester, key: details, remember: null, summary: `Delete signing key ${key.keyId} (${key.userIds[0] ?? 'no user id'})` }, ctx.sender);
     outcome.secret?.fill(0);

@@ -39,6 +39,7 @@ function factsOf(key: openpgp.PrivateKey): KeyFacts {
     userIds: key.getUserIDs(),
     algorithm: describeAlgorithm(key.getAlgorithmInfo()),
     created: Math.floor(key.getCreationTime().getTime() / 1000),
+    subkeys: key.getSubkeys().map((subkey) => hex(subkey.getFingerprint())),
     encrypted: !key.isDecrypted(),
   };
 }
@@ -167,12 +168,17 @@ export class SigningKey {
     return this.fast !== null;
   }
 
-  /** A detached, armored, binary-mode (type 0x00) signature over the exact payload bytes, as `gpg -bsa` makes. */
-  async sign(payload: Buffer, now: Date): Promise<DetachedSignature> {
+  /**
+   * A detached, armored, binary-mode (type 0x00) signature over the exact payload bytes, as `gpg -bsa`
+   * makes, by the key's own choice of signing (sub)key or, given `exact`, by that (sub)key.
+   */
+  async sign(payload: Buffer, now: Date, exact: string | null = null): Promise<DetachedSignature> {
     if (!this.key.isDecrypted()) throw new SdError('Internal', 'A stored key is still passphrase-protected.');
     const fast = this.fast;
     const at = now.getTime();
-    if (!fast || at < fast.notBefore || at >= fast.notAfter) return openpgpSignature(this.key, payload, now);
+    if (!fast || at < fast.notBefore || at >= fast.notAfter || (exact !== null && exact !== fast.fingerprint)) {
+      return openpgpSignature(this.key, payload, now, exact);
+    }
     const created = Math.floor(at / 1000);
     return {
       armored: armorSignature(v4DetachedSignature(fast.signer, payload, created)),
@@ -271,20 +277,26 @@ export class ParsedKeyCache {
 }
 
 /** A detached signature of `payload`, from a stored key (parsed for this one call) or a prepared one. */
-export async function signDetached(storedKey: Buffer | SigningKey, payload: Buffer, now: Date): Promise<DetachedSignature> {
+export async function signDetached(storedKey: Buffer | SigningKey, payload: Buffer, now: Date, exact: string | null = null): Promise<DetachedSignature> {
   const key = Buffer.isBuffer(storedKey) ? await prepareSigningKey(await readSecretKey(storedKey), now) : storedKey;
-  return key.sign(payload, now);
+  return key.sign(payload, now, exact);
 }
 
 /** openpgp's detached signature: the reference the fast path is checked against, and the path for every other key. */
-async function openpgpSignature(key: openpgp.PrivateKey, payload: Buffer, now: Date): Promise<DetachedSignature> {
+async function openpgpSignature(key: openpgp.PrivateKey, payload: Buffer, now: Date, exact: string | null = null): Promise<DetachedSignature> {
   const message = await openpgp.createMessage({ binary: new Uint8Array(payload.buffer, payload.byteOffset, payload.length) });
   // No salt notation: gpg 2.2 would print it as binary garbage under every `git log --show-signature`,
   // and gpg itself makes v4 signatures without one.
   // Detached with format 'object' yields a Signature (the typings say Message); no re-parse needed.
+  // gpg's "KEYID!": exactly that (sub)key signs, if it may; otherwise openpgp picks, as gpg does.
+  const named = exact === null ? null : key.getKeys().find((k) => hex(k.getFingerprint()) === exact);
+  if (named === undefined) throw new SdError('NoSuchKey', `The key has no (sub)key ${exact}.`);
   let signature: openpgp.Signature;
   try {
-    signature = (await openpgp.sign({ message, signingKeys: key, detached: true, format: 'object', date: now, config: { nonDeterministicSignaturesViaNotation: false } })) as unknown as openpgp.Signature;
+    signature = (await openpgp.sign({
+      message, signingKeys: key, detached: true, format: 'object', date: now, config: { nonDeterministicSignaturesViaNotation: false },
+      ...(named ? { signingKeyIDs: named.getKeyID() } : {}),
+    })) as unknown as openpgp.Signature;
   } catch (err) {
     // openpgp.sign picks the signing (sub)key itself, checking expiry and revocation at `now`.
     if (/signing key|key is expired|revoked/i.test((err as Error).message ?? '')) throw new SdError('NoSuchKey', 'The key has no valid signing (sub)key at this time (expired or revoked).');

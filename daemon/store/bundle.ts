@@ -46,6 +46,7 @@ const contentsSchema = z.strictObject({
     userIds: z.array(z.string().max(LIMITS.labelChars)).max(256),
     algorithm: z.string().max(LIMITS.idChars),
     created: timestamp,
+    subkeys: z.array(z.string().max(LIMITS.idChars)).max(LIMITS.subkeysPerKey).optional(),
     secret: z.number().int().min(0),
   })),
 });

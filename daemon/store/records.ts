@@ -23,6 +23,7 @@ export interface KeyPayload {
   userIds: string[];
   algorithm: string;
   created: number;
+  subkeys?: string[];
 }
 
 const isStr = (v: unknown): v is string => typeof v === 'string';
@@ -49,7 +50,10 @@ export function asKey(v: unknown, what: string): KeyPayload {
   const o = v as Partial<KeyPayload> | null;
   if (!o || !isStr(o.fingerprint) || !isStr(o.keyId) || !isStr(o.algorithm) || !isNum(o.created) || !Array.isArray(o.userIds) || !o.userIds.every(isStr))
     fail(what);
-  return { fingerprint: o.fingerprint, keyId: o.keyId, userIds: o.userIds, algorithm: o.algorithm, created: o.created };
+  if (o.subkeys !== undefined && (!Array.isArray(o.subkeys) || !o.subkeys.every(isStr))) fail(what);
+  const key: KeyPayload = { fingerprint: o.fingerprint, keyId: o.keyId, userIds: o.userIds, algorithm: o.algorithm, created: o.created };
+  if (o.subkeys) key.subkeys = o.subkeys;
+  return key;
 }
 
 export function asAlias(v: unknown, what: string): string {

@@ -757,9 +757,13 @@ class SecretStore implements SecretStoreApi {
       checkText(record.algorithm, LIMITS.idChars, 'The algorithm');
       if (!Array.isArray(record.userIds)) throw new SdError('InvalidArgs', 'userIds must be a list.');
       for (const uid of record.userIds) checkText(uid, LIMITS.labelChars, 'A user id');
+      const subkeys = record.subkeys ?? [];
+      if (!Array.isArray(subkeys) || subkeys.length > LIMITS.subkeysPerKey) throw new SdError('InvalidArgs', `subkeys must be a list of at most ${LIMITS.subkeysPerKey}.`);
+      for (const fpr of subkeys) if (typeof fpr !== 'string' || !/^[0-9A-F]{40}$/.test(fpr)) throw new SdError('InvalidArgs', 'A subkey fingerprint must be 40 upper-case hex digits.');
       checkSecret(armoredSecretKey);
       const fpMac = this.fingerprintMac(record.fingerprint);
-      const meta = { fingerprint: record.fingerprint, keyId: record.keyId, userIds: record.userIds, algorithm: record.algorithm, created: record.created };
+      const meta: KeyRecord = { fingerprint: record.fingerprint, keyId: record.keyId, userIds: record.userIds, algorithm: record.algorithm, created: record.created };
+      if (record.subkeys !== undefined) meta.subkeys = subkeys;
       this.write((w) => {
         w.remove('signing_keys', [fpMac]);
         w.insert('signing_keys', [

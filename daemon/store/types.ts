@@ -39,6 +39,8 @@ export interface KeyRecord {
   userIds: string[];
   algorithm: string;
   created: number;
+  /** The subkeys' fingerprints, so `-u SUBKEYID` finds the key (absent in records stored before). */
+  subkeys?: string[];
 }
 
 export interface SecretStoreApi {

@@ -76,6 +76,25 @@ describe('git signing through sd-gpg', () => {
     expect(repo.git(['log', '-1', '--format=%G?'])).toBe('G\n');
   });
 
+  it('user_signingkey_may_name_a_subkey_and_a_bang_picks_exactly_that_key', async () => {
+    const primary = signer.generate('Sub Signer <sub@example.org>', 'ed25519');
+    signer.gpg(['--pinentry-mode', 'loopback', '--passphrase', '', '--quick-add-key', primary, 'ed25519', 'sign', '0']);
+    const subkey = [...signer.gpg(['--with-colons', '--list-secret-keys', primary]).toString().matchAll(/^fpr:+([0-9A-F]{40}):/gm)].map((m) => m[1]!).pop()!;
+    expect(subkey).not.toBe(primary);
+    expect(await importKey(harness, signer.exportSecret(primary))).toBe(primary);
+    verifier.importKey(signer.exportPublic(primary));
+    verifier.gpg(['--import-ownertrust'], `${primary}:6:\n`);
+    // gpg's meanings: a subkey id finds its key, which signs with its newest signing subkey;
+    // "ID!" signs with exactly that (sub)key, the primary included.
+    for (const [spec, signedBy] of [[subkey.slice(-16), subkey], [`${primary.slice(-16)}!`, primary], [`${subkey.slice(-8)}!`, subkey]] as const) {
+      const { result, request } = await withDecision(harness, repo.start(['-c', `user.signingkey=${spec}`, 'commit', '-S', '-q', '--allow-empty', '-m', `signed by ${spec}`]), 'sign', approveOnce);
+      expect(result.stderr, spec).toBe('');
+      expect(request.sign?.key?.fingerprint).toBe(primary);
+      expect((await repo.start(['verify-commit', 'HEAD']).done).code).toBe(0);
+      expect(repo.git(['log', '-1', '--format=%G? %GF %GP']), spec).toBe(`G ${signedBy} ${primary}\n`);
+    }
+  });
+
   it('signed_tag_verifies', async () => {
     const { result, request } = await withDecision(harness, repo.start(['tag', '-s', 'v1.0', '-m', 'Release 1.0']), 'sign', approveOnce);
     expect(result.code).toBe(0);

@@ -50,7 +50,8 @@ describe('checkClaims', () => {
 
 const keys: KeyRecord[] = [
   { fingerprint: 'AAAA0000BBBB1111CCCC2222DDDD3333EEEE4444', keyId: 'DDDD3333EEEE4444', userIds: ['Ada Lovelace <ada@example.org>'], algorithm: 'ed25519', created: 1 },
-  { fingerprint: '1234567890ABCDEF1234567890ABCDEF12345678', keyId: '1234567890ABCDEF', userIds: ['Bob <bob@example.org>', 'Bob Work <bob@work.example>'], algorithm: 'rsa3072', created: 1 },
+  { fingerprint: '1234567890ABCDEF1234567890ABCDEF12345678', keyId: '1234567890ABCDEF', userIds: ['Bob <bob@example.org>', 'Bob Work <bob@work.example>'], algorithm: 'rsa3072', created: 1,
+    subkeys: ['5555666677778888999900001111222233334444', 'FFFF0000FFFF0000FFFF0000ABCDABCDABCDABCD'] },
 ];
 
 function expectNoSuchKey(fn: () => unknown): void {
@@ -65,19 +66,26 @@ function expectNoSuchKey(fn: () => unknown): void {
 
 describe('selectKey', () => {
   it('by_fingerprint_key_id_and_short_id', () => {
-    expect(selectKey(keys, '1234567890ABCDEF1234567890ABCDEF12345678').keyId).toBe('1234567890ABCDEF');
-    expect(selectKey(keys, '0xdddd3333eeee4444').keyId).toBe('DDDD3333EEEE4444');
-    expect(selectKey(keys, 'EEEE4444!').keyId).toBe('DDDD3333EEEE4444');
+    expect(selectKey(keys, '1234567890ABCDEF1234567890ABCDEF12345678')).toEqual({ key: keys[1], exact: null });
+    expect(selectKey(keys, '0xdddd3333eeee4444').key.keyId).toBe('DDDD3333EEEE4444');
+    expect(selectKey(keys, 'EEEE4444!')).toEqual({ key: keys[0], exact: 'AAAA0000BBBB1111CCCC2222DDDD3333EEEE4444' });
+  });
+
+  it('by_subkey_id_the_key_that_holds_it_and_with_bang_exactly_that_subkey', () => {
+    expect(selectKey(keys, '0x1111222233334444')).toEqual({ key: keys[1], exact: null });
+    expect(selectKey(keys, 'abcdabcd!')).toEqual({ key: keys[1], exact: 'FFFF0000FFFF0000FFFF0000ABCDABCDABCDABCD' });
+    // A record stored before subkeys were recorded simply does not match them.
+    expectNoSuchKey(() => selectKey([keys[0]!], '1111222233334444'));
   });
 
   it('by_committer_ident_as_git_passes_it_without_signingkey', () => {
-    expect(selectKey(keys, 'Robert <BOB@work.example>').keyId).toBe('1234567890ABCDEF');
-    expect(selectKey(keys, 'ada@example.org').keyId).toBe('DDDD3333EEEE4444');
-    expect(selectKey(keys, 'lovelace').keyId).toBe('DDDD3333EEEE4444');
+    expect(selectKey(keys, 'Robert <BOB@work.example>').key.keyId).toBe('1234567890ABCDEF');
+    expect(selectKey(keys, 'ada@example.org').key.keyId).toBe('DDDD3333EEEE4444');
+    expect(selectKey(keys, 'lovelace').key.keyId).toBe('DDDD3333EEEE4444');
   });
 
   it('empty_spec_means_the_only_key', () => {
-    expect(selectKey([keys[0]!], '').keyId).toBe('DDDD3333EEEE4444');
+    expect(selectKey([keys[0]!], '').key.keyId).toBe('DDDD3333EEEE4444');
     expectNoSuchKey(() => selectKey(keys, ''));
     expectNoSuchKey(() => selectKey([], ''));
     expectNoSuchKey(() => selectKey(keys, 'nobody@example.org'));

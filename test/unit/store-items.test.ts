@@ -170,6 +170,15 @@ describe('signing keys', () => {
     expect(codeOf(() => store.deleteKey(record.fingerprint))).toBe('NoSuchKey');
   });
 
+  test('subkey fingerprints are kept with the key, and bounded', () => {
+    const withSubkeys = { ...record, subkeys: ['1111222233334444555566667777888899990000', 'AAAABBBBCCCCDDDDEEEEFFFF0000111122223333'] };
+    store.putKey(withSubkeys, armored);
+    expect(store.listKeys()).toEqual([withSubkeys]);
+    expect(codeOf(() => store.putKey({ ...record, subkeys: Array(65).fill('A') }, armored))).toBe('InvalidArgs');
+    expect(codeOf(() => store.putKey({ ...record, subkeys: ['\x1b[2J'] }, armored))).toBe('InvalidArgs');
+    expect(store.listKeys()).toEqual([withSubkeys]);
+  });
+
   test('keys and items survive lock and reopen', async () => {
     store.putKey(record, armored);
     const it = item('login', 'kept', { k: 'v' }, 'kept secret');
