@@ -8,15 +8,8 @@ import { parseIntrospection } from '../../core/dbus/introspection.js';
 import { createLogger } from '../../core/logger.js';
 import { DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../../core/names.js';
 import { connectInProcess } from '../helpers/bus-client.js';
+import { eventually } from '../helpers/gpg-flow.js';
 import { startPrivateBus, type PrivateBus } from '../helpers/private-bus.js';
-
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('peer credentials', () => {
   let bus: PrivateBus;
@@ -52,7 +45,7 @@ describe('peer credentials', () => {
   it('are asked for when a connection arrives, once, before its first call', async () => {
     const client = await connectInProcess(bus.address);
     try {
-      await waitFor(() => asked.includes(client.uniqueName));
+      await eventually('the credentials asked for', () => asked.includes(client.uniqueName));
       await client.call({ member: 'Lock' });
       await client.call({ member: 'Lock' });
       expect(asked.filter((n) => n === client.uniqueName)).toHaveLength(1);
@@ -71,8 +64,8 @@ describe('peer credentials', () => {
       if (i % 2) await brief.call({ member: 'Lock' });
       await brief.close();
     }
-    await waitFor(() => names.every((n) => asked.includes(n)));
-    await waitFor(() => server.knownPeers === before);
+    await eventually('every newcomer asked for', () => names.every((n) => asked.includes(n)));
+    await eventually('the departed forgotten', () => server.knownPeers === before);
     expect(server.knownPeers).toBe(before);
   });
 });
