@@ -193,8 +193,9 @@ export class SigningKey {
   }
 
   /**
-   * Zeroes openpgp's copy of the private parameters and drops the node:crypto key object (OpenSSL
-   * frees it, cleared, when it is collected; the daemon's idle collector runs soon after).
+   * Zeroes openpgp's copy of the private parameters and drops the node:crypto key object, whose
+   * OpenSSL copy is cleared and freed when the garbage collector reclaims it (node:crypto offers no
+   * explicit wipe).
    */
   wipe(): void {
     clearPrivateParams(this.key);
