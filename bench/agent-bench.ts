@@ -87,7 +87,7 @@ async function startApprovingConsole(systemAddress: string): Promise<MessageBus>
     busy = true;
     try {
       const [json] = await con('ListPending');
-      for (const req of JSON.parse(json) as { id: string }[]) {
+      for (const req of (JSON.parse(json) as { requests: { id: string }[] }).requests) {
         if (decided.has(req.id)) continue;
         decided.add(req.id);
         await con('Decide', 'ssu', [req.id, 'remember', 60]).catch(() => undefined);

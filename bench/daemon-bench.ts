@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     consoleBus.on('message', (msg: dbus.Message) => {
       if (msg.member !== 'Changed') return;
       void call(consoleBus, 'ListPending', '', [], CONSOLE_INTERFACE).then(async ([json]) => {
-        for (const r of JSON.parse(json) as { id: string }[]) await call(consoleBus, 'Decide', 'ssu', [r.id, 'remember', 60], CONSOLE_INTERFACE).catch(() => undefined);
+        for (const r of (JSON.parse(json) as { requests: { id: string }[] }).requests) await call(consoleBus, 'Decide', 'ssu', [r.id, 'remember', 60], CONSOLE_INTERFACE).catch(() => undefined);
       });
     });
 

@@ -87,6 +87,46 @@ export interface PendingRequest {
   rememberScope: { description: string; minutes: number } | null;
 }
 
+/**
+ * Who asks, as a list row shows it: the UID from the bus, the process's verified executable, and
+ * what a forwarder (the agent) reports about the program behind it. No `comm`: a process sets that
+ * itself.
+ */
+export interface RequesterFacts {
+  busName: string;
+  uid: number;
+  userName: string | null;
+  process: { pid: number; exe: string | null } | null;
+  /** Only the claims a row shows (`via`, `requester.exe`, `requester.pid`); never trusted. */
+  claimed: Record<string, string>;
+}
+
+/** One row of the console's pending list (ListPending): display-sized, the detail comes with GetRequest. */
+export interface PendingSummary {
+  id: string;
+  kind: RequestKind;
+  createdAt: number;
+  deadline: number;
+  summary: string;
+  requester: RequesterFacts;
+}
+
+/** ListPending's reply: the oldest requests that fit, and how many wait in all. */
+export interface PendingList {
+  requests: PendingSummary[];
+  total: number;
+}
+
+/**
+ * GetRequest's reply: one request with every text and list cut to what a screen can show
+ * (core/limits.ts `shown*`); `omitted` counts what was left out, by list: `items`,
+ * `items.N.attributes`, `sign.message` (lines), `sign.headers`, `sign.files`, `sign.key.userIds`,
+ * `key.userIds`, `requester.claimed`, `requester.cmdline`, `sign.contradictions`.
+ */
+export interface RequestDetail extends PendingRequest {
+  omitted: Record<string, number>;
+}
+
 export interface HistoryEntry {
   id: string;
   /** 'store': create/unlock/lock/passphrase changes (see core/audit.ts). */

@@ -106,6 +106,14 @@ export class ApprovalQueue implements ApprovalGate {
     return [...this.pending.values()].map((e) => e.request);
   }
 
+  /** One pending request, for the console's detail view. */
+  get(id: string): PendingRequest {
+    this.sweep();
+    const entry = this.pending.get(id);
+    if (!entry) throw new SdError('NotFound', 'No pending request with that id (it may have been answered, expired or cancelled).');
+    return entry.request;
+  }
+
   decide(id: string, verb: DecisionVerb, minutes: number): void {
     const entry = this.take(id);
     if (verb === 'deny') return this.finish(entry, 'denied', new SdError('Denied'));

@@ -2,15 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { displayWidth, isInert } from '../../core/untrusted-text.js';
 import type { DaemonStatus } from '../../core/wire.js';
 import { handleKey } from '../../tui/keys.js';
-import { applyPending, applyStatus, initialState, markDecided, type ConsoleState } from '../../tui/state.js';
-import { lineText, renderView, type View } from '../../tui/view-model.js';
-import { NOW, secretRequest, signRequest } from './tui-fixtures.js';
+import { applyStatus, initialState, markDecided, type ConsoleState } from '../../tui/state.js';
+import { FULL_DETAIL_MAX_LINES, lineText, renderView, type View } from '../../tui/view-model.js';
+import { arrive, NOW, secretRequest, signRequest } from './tui-fixtures.js';
 
 const STATUS: DaemonStatus = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0.1.0', requestTimeoutSeconds: 300 };
 const SIZE = { width: 100, height: 40 };
 
 function stateWith(...requests: ReturnType<typeof secretRequest>[]): ConsoleState {
-  return applyPending(applyStatus(initialState(300), STATUS), requests, NOW);
+  return arrive(applyStatus(initialState(300), STATUS), requests, NOW);
 }
 
 function text(view: View): string[] {
@@ -30,11 +30,11 @@ describe('renderView list and detail pane', () => {
     }
   });
 
-  it('lists a secret request with badge, countdown, requester and summary', () => {
+  it('lists a secret request with badge, countdown, verified requester (uid, exe) and summary', () => {
     const view = renderView(stateWith(secretRequest()), SIZE, NOW);
     const row = find(view, 'SECRET')!;
     expect(row).toContain('4:59');
-    expect(row).toContain('python3[4242]');
+    expect(row).toContain('uid 1000 /usr/bin/python3.11[4242]');
     expect(row).toContain('Read the secret "GitHub token"');
   });
 
@@ -169,7 +169,7 @@ describe('renderView with hostile requester text', () => {
     const s: ConsoleState = { ...stateWith(signRequest({}, tenThousand)), mode: 'detail' };
     const first = renderView(s, SIZE, NOW);
     const end = renderView({ ...s, scroll: first.maxScroll }, SIZE, NOW);
-    expect(find(end, 'more lines not shown')).toMatch(/\[… 5000 more lines not shown\]/);
+    expect(find(end, 'more lines not shown')).toContain(`[… ${10_000 - FULL_DETAIL_MAX_LINES} more lines not shown]`);
   });
 });
 
