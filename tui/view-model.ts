@@ -115,7 +115,8 @@ export function requesterLead(r: RequesterFacts, width: number): Segment[] {
   const p = r.process;
   if (forwardedByAgent(r)) {
     out.push(seg('via the Secret Service agent: ', 'normal'));
-    out.push(...shown(r.claimed['requester.exe'] ?? '?', Math.max(8, width - 46), 'claimed'), seg(' (reported)', 'marker'));
+    // What is left after "uid N via the Secret Service agent: " and " (reported)".
+    out.push(...shown(r.claimed['requester.exe'] ?? '?', Math.max(12, width - 50), 'claimed'), seg(' (reported)', 'marker'));
     return out;
   }
   if (!p) return [...out, seg('(process gone)', 'dim')];
@@ -125,7 +126,8 @@ export function requesterLead(r: RequesterFacts, width: number): Segment[] {
 
 function listRow(r: PendingSummary, focused: boolean, now: number, width: number): Line {
   const style: Style = focused ? 'focus' : 'normal';
-  const lead = requesterLead(r.requester, Math.min(70, Math.floor(width / 2)));
+  // The lead (who asks) before the summary: it is what a person must be able to trust.
+  const lead = requesterLead(r.requester, Math.floor(width * 0.7));
   const leadWidth = lead.reduce((n, x) => n + displayWidth(x.text), 0);
   return [
     seg(`${focused ? '>' : ' '} `, style), badge(r.kind), seg(` ${countdown(r.deadline, now).padStart(5)}  `, style),
@@ -134,8 +136,11 @@ function listRow(r: PendingSummary, focused: boolean, now: number, width: number
   ];
 }
 
-function field(label: string, value: string | Segment[], valueStyle: Style = 'normal', extra?: Segment): Line {
-  const line = [seg(label.padEnd(LABEL_WIDTH), 'label'), ...(typeof value === 'string' ? [seg(value, valueStyle)] : value)];
+function field(label: string | Segment[], value: string | Segment[], valueStyle: Style = 'normal', extra?: Segment): Line {
+  const labelSegs = typeof label === 'string' ? [seg(label, 'label')] : label;
+  // Padded by columns, not characters: a wide character in a label takes two.
+  const pad = Math.max(0, LABEL_WIDTH - labelSegs.reduce((n, x) => n + displayWidth(x.text), 0));
+  const line = [...labelSegs, seg(' '.repeat(pad), 'label'), ...(typeof value === 'string' ? [seg(value, valueStyle)] : value)];
   if (extra) line.push(extra);
   return line;
 }
@@ -148,9 +153,8 @@ function omittedLine(r: RequestDetail, key: string, what: string): Line[] {
   return n > 0 ? [field('', [more(`${n} more ${what} not shown`)])] : [];
 }
 
-function processLine(p: ProcessInfo, width: number): string {
-  const exe = inlineText(p.exe ?? '(exe unreadable)', { maxWidth: Math.max(8, Math.floor(width / 2)) });
-  return `${exe}[${p.pid}]`;
+function processSegments(p: ProcessInfo, width: number): Segment[] {
+  return [...(p.exe === null ? [seg('(exe unreadable)', 'dim')] : shown(p.exe, Math.max(8, Math.floor(width / 2)))), seg(`[${p.pid}]`)];
 }
 
 function requesterLines(r: RequestDetail, width: number): Line[] {
@@ -167,7 +171,7 @@ function requesterLines(r: RequestDetail, width: number): Line[] {
     lines.push(field('  cwd', shown(p.cwd ?? '(unreadable)', v)));
   }
   if (q.systemdUnit) lines.push(field('  unit', shown(q.systemdUnit, v)));
-  if (q.chain.length) lines.push(field('  parents', shown(q.chain.map((c) => processLine(c, width)).join(' < '), v)));
+  if (q.chain.length) lines.push(field('  parents', q.chain.flatMap((c, i) => [...(i ? [seg(' < ')] : []), ...processSegments(c, width)])));
   lines.push(field('  bus name', shown(q.busName, v, 'dim')));
   // A signing client's repository, branch and file list are already shown (as claimed) with the payload.
   const shownWithPayload = r.sign ? new Set(['repository', 'branch', 'files', 'filesTree', 'filesOmitted']) : new Set<string>();
@@ -232,7 +236,7 @@ function signLines(r: RequestDetail, width: number, full: boolean): Line[] {
   for (const [name, value] of s.headers) {
     const label = labels[name];
     if (!label && !full) continue;
-    lines.push(field(label ?? inlineText(name, { maxWidth: LABEL_WIDTH - 1 }), shown(value, v)));
+    lines.push(field(label ?? shown(name, LABEL_WIDTH - 1, 'label'), shown(value, v)));
   }
   if (full) lines.push(...omittedLine(r, 'sign.headers', 'header lines'));
   lines.push(...messageLines(r, v, full));
@@ -293,7 +297,7 @@ function goneLines(gone: GoneFocus, width: number): Line[] {
 function recentLine(d: RecentDecision, width: number): Line {
   // 'gone': it left the queue without a key here (requester gone, or decided by another console).
   const outcome = { once: 'allowed once', remember: 'allowed+remembered', deny: 'denied', expired: 'expired', gone: 'ended' }[d.outcome];
-  return [seg(`  ${clock(d.at)} ${outcome.padEnd(19)} ${BADGES[d.kind].text.padEnd(7)}${inlineText(d.summary, { maxWidth: Math.max(10, width - 40) })}`, 'dim')];
+  return [seg(`  ${clock(d.at)} ${outcome.padEnd(19)} ${BADGES[d.kind].text.padEnd(7)}`, 'dim'), ...shown(d.summary, Math.max(10, width - 40), 'dim')];
 }
 
 function titleLine(state: ConsoleState, now: number): Line {
@@ -399,6 +403,7 @@ function helpLines(): Line[] {
     ['l', 'lock the store'],
     ['p', 'change the store\'s passphrase (asks for the current one, then the new one twice)'],
     ['Ctrl+R', 'at the unlock prompt: forgot the passphrase; set a new one with the recovery code'],
+    ['Ctrl+L', 'paint the whole screen again'],
     ['?', 'this help'],
   ];
   return [
@@ -406,8 +411,9 @@ function helpLines(): Line[] {
     ...rows.map(([k, t]) => [seg(`  ${k.padEnd(14)}`, 'label'), seg(t)]),
     [],
     [seg('Decision keys act only on the request shown, and are ignored for a short guard time after it appears,', 'dim')],
-    [seg('so a key meant for one request never lands on another. Text from requesters is shown inert:', 'dim')],
-    [seg('control characters appear as \\x1b, \\r ..., invisible characters as <U+202E>, long text ends with ….', 'dim')],
+    [seg('so a key meant for one request never lands on another; if it goes away, pick the next with j or k.', 'dim')],
+    [seg('Text from requesters is shown inert: control characters appear as \\x1b, \\r ..., invisible and', 'dim')],
+    [seg('blank-looking characters as <U+202E>. The console\'s own marks are drawn like this: ', 'dim'), seg('…', 'marker'), seg(' ', 'dim'), seg('(claimed)', 'marker')],
   ];
 }
 
@@ -416,8 +422,9 @@ function historyLines(entries: HistoryEntry[], width: number): Line[] {
   return entries.map((e) => [
     seg(`${clock(e.createdAt)} `, 'dim'), seg(`${e.outcome.padEnd(11)}`, e.outcome === 'denied' ? 'warn' : 'normal'),
     seg(`${(e.kind === 'store' ? 'STORE' : BADGES[e.kind].text).padEnd(7)}`), seg(e.requesterUid < 0 ? 'console ' : `uid ${e.requesterUid} ${e.requesterPid ?? '-'} `),
-    seg(inlineText(e.requesterExe ?? '?', { maxWidth: 30 }), 'bold'),
-    seg(`  ${inlineText(e.target, { maxWidth: Math.max(10, width - 70) })}${e.scope ? `  [${inlineText(e.scope, { maxWidth: 30 })}]` : ''}`),
+    ...shown(e.requesterExe ?? '?', 30, 'bold'),
+    seg('  '), ...shown(e.target, Math.max(10, width - 70)),
+    ...(e.scope ? [seg('  ['), ...shown(e.scope, 30), seg(']')] : []),
   ]);
 }
 
@@ -427,8 +434,8 @@ function rememberedLines(entries: RememberedDecision[], selected: number, now: n
     const style: Style = i === selected ? 'focus' : 'normal';
     return [
       seg(`${i === selected ? '>' : ' '} ${BADGES[e.kind].text.padEnd(7)}uid ${e.uid}  `, style),
-      seg(inlineText(e.exe, { maxWidth: 30 }), i === selected ? 'focus' : 'bold'),
-      seg(`  ${inlineText(e.targetLabel, { maxWidth: Math.max(10, width - 70) })}  expires in ${countdown(e.expiresAt, now)}`, style),
+      ...shown(e.exe, 30, i === selected ? 'focus' : 'bold'),
+      seg('  ', style), ...shown(e.targetLabel, Math.max(10, width - 70), style), seg(`  expires in ${countdown(e.expiresAt, now)}`, style),
     ];
   });
 }
