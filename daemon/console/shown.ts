@@ -48,19 +48,33 @@ export function summaryOf(request: PendingRequest): PendingSummary {
 /**
  * The pending list, oldest first, as many rows as fit in LIMITS.shownListRows and
  * LIMITS.shownListBytes; `total` says how many wait in all, so the console can say how many more.
+ * Rows are chosen a connection at a time (each one's oldest, then each one's second, ...), so a
+ * caller that floods the queue cannot push another caller's request off the list.
  */
 export function pendingListForConsole(requests: readonly PendingRequest[]): PendingList {
-  const rows: PendingSummary[] = [];
-  let bytes = 64;
+  const byOwner = new Map<string, PendingRequest[]>();
   for (const request of requests) {
-    if (rows.length >= LIMITS.shownListRows) break;
-    const row = summaryOf(request);
-    const size = Buffer.byteLength(JSON.stringify(row)) + 1;
-    if (bytes + size > LIMITS.shownListBytes) break;
-    rows.push(row);
-    bytes += size;
+    const mine = byOwner.get(request.requester.busName);
+    if (mine) mine.push(request);
+    else byOwner.set(request.requester.busName, [request]);
   }
-  return { requests: rows, total: requests.length };
+  const chosen = new Set<PendingRequest>();
+  let bytes = 64;
+  let full = false;
+  for (let round = 0; !full && chosen.size < requests.length; round++) {
+    for (const mine of byOwner.values()) {
+      const request = mine[round];
+      if (!request) continue;
+      const size = Buffer.byteLength(JSON.stringify(summaryOf(request))) + 1;
+      if (chosen.size >= LIMITS.shownListRows || bytes + size > LIMITS.shownListBytes) {
+        full = true;
+        break;
+      }
+      chosen.add(request);
+      bytes += size;
+    }
+  }
+  return { requests: requests.filter((r) => chosen.has(r)).map(summaryOf), total: requests.length };
 }
 
 function processForConsole(p: ProcessInfo, omitted: Record<string, number> | null): ProcessInfo {

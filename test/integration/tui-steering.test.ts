@@ -86,8 +86,10 @@ describe('requests too large for one bus message', () => {
     const header = commit('').length;
     const payload = commit(Buffer.alloc(LIMITS.signPayloadBytes - header, 1));
     expect(payload.length).toBe(LIMITS.signPayloadBytes);
+    const sent = performance.now();
     const signing = sign(payload).catch((e) => e);
-    await tui.waitForText(/^ {2}SIGN .*Sign commit/m);
+    await tui.waitForText(/^ {2}SIGN .*Sign commit/m, 30_000);
+    const listedAfter = performance.now() - sent;
 
     await daemonUnharmed(pid);
     const listed = await h.console.listSummaries();
@@ -97,7 +99,8 @@ describe('requests too large for one bus message', () => {
     expect(Buffer.byteLength(JSON.stringify(detail))).toBeLessThan(LIMITS.shownDetailBytes);
 
     tui.send('j');
-    await tui.waitForText(`commit, ${LIMITS.signPayloadBytes} bytes`);
+    const detailIn = await tui.waitForText(`commit, ${LIMITS.signPayloadBytes} bytes`);
+    console.log(`8 MiB Sign: listed ${listedAfter.toFixed(0)} ms after the call, its detail on screen ${detailIn.toFixed(0)} ms after j`);
     const message = line(/^Message {5}\\x01/)!;
     expect(message.endsWith('…')).toBe(true);
     // The requester's bytes are plain; the cut after them is ours, drawn in the marker style.

@@ -67,6 +67,18 @@ describe('the console protocol', () => {
     expect(list.requests[0]!.id).toBe('r0');
   });
 
+  it('a flood from one connection cannot push another caller\'s request off the list', () => {
+    const one = maximal();
+    const flood = Array.from({ length: 3000 }, (_, i) => ({ ...one, id: `f${i}`, requester: { ...one.requester, busName: ':1.66' } }));
+    const other = secretRequest({ id: 'late', requester: { ...secretRequest().requester, busName: ':1.99' } });
+    const list = pendingListForConsole([...flood, other]);
+    expect(list.total).toBe(3001);
+    expect(list.requests.map((r) => r.id)).toContain('late');
+    expect(list.requests[0]!.id).toBe('f0');
+    // Shown oldest first, whichever rows were chosen.
+    expect(list.requests.at(-1)!.id).toBe('late');
+  });
+
   it('a row carries verified facts and the forwarder\'s claims, never comm', () => {
     const spoofed = secretRequest({ requester: { ...secretRequest().requester, process: { ...secretRequest().requester.process!, comm: 'git-credential' } } });
     const [row] = pendingListForConsole([spoofed]).requests;
