@@ -113,6 +113,7 @@ export class ApprovalQueue implements ApprovalGate {
       items: input.items ?? [],
       sign: input.sign ?? null,
       key: input.key ?? null,
+      ...(input.bundle ? { bundle: input.bundle } : {}),
       rememberScope: key && input.remember ? { description: input.remember.description, minutes: this.opts.config.rememberMinutes } : null,
     };
     const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {
