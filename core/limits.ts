@@ -20,6 +20,10 @@ export const LIMITS = {
   cmdlineChars: 4096,
   historyRows: 10_000,
   bundleBytes: 512 * 1024 * 1024,
+  /** Entries of an export or import listed on the console (the counts cover all). */
+  bundleEntriesShown: 200,
+  /** Argon2 memory a bundle may ask for before anyone approved its import (a hostile file could ask for a GiB). */
+  bundleKdfKiBBeforeApproval: 256 * 1024,
   // What the console is sent of anything a requester chose: what a person can read on a screen,
   // and small enough that one reply stays far below the bus's message limit (32 MiB) however
   // hostile the request (JSON may spell one byte as six).

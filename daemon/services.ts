@@ -4,7 +4,8 @@
 import type { CallContext } from '../core/dbus/service.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
-import type { ItemTarget, KeyDetails, RequesterInfo, RequestKind, SignDetails } from '../core/wire.js';
+import type { BundleDetails, ItemTarget, KeyDetails, RequesterInfo, RequestKind, SignDetails } from '../core/wire.js';
+import type { Clock } from './clock.js';
 import type { SecretStoreApi } from './store/types.js';
 
 /** What a remembered decision would cover: one entry per target (item id, or `repository\0key`). */
@@ -23,6 +24,9 @@ export interface ApprovalInput {
   items?: ItemTarget[];
   sign?: SignDetails;
   key?: KeyDetails;
+  bundle?: BundleDetails;
+  /** Bytes the handler keeps while the request waits (e.g. a decrypted bundle), for the pending budget. */
+  heldBytes?: number;
   /** null/undefined: this request can only be approved once. */
   remember?: RememberSpec | null;
   /**
@@ -79,6 +83,8 @@ export interface DaemonServices {
   approvals: ApprovalGate;
   requesters: RequesterResolver;
   audit: AuditSink;
-  /** Milliseconds since the epoch; injectable so tests can move time. */
+  /** Milliseconds since the epoch (clock.wall); injectable so tests can move time. */
   now(): number;
+  /** Wall and boot clocks: lifetimes and quotas run on the boot clock. */
+  clock: Clock;
 }

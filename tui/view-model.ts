@@ -265,6 +265,29 @@ function keyLines(r: RequestDetail, width: number): Line[] {
   return lines;
 }
 
+/** An export: what leaves and who holds its passphrase. An import: what it adds and, first, what it overwrites. */
+function bundleLines(r: RequestDetail, width: number, full: boolean): Line[] {
+  const b = r.bundle!;
+  const v = width - LABEL_WIDTH;
+  const { counts } = b;
+  const lines: Line[] = b.direction === 'export'
+    ? [
+      field('Bundle', `every secret (${counts.items} items)${counts.keys ? ` and ${counts.keys} PRIVATE signing keys` : ''}`, 'warn'),
+      field('', 'its passphrase was chosen by the requester: to the requester it is plaintext', 'warn'),
+    ]
+    : [field('Bundle', `adds ${counts.items} items and ${counts.keys} signing keys; overwrites ${counts.overwrites} here`, counts.overwrites ? 'warn' : 'bold')];
+  const shownEntries = full ? b.entries : b.entries.slice(0, 8);
+  for (const e of shownEntries) {
+    const style: Style = e.action === 'overwrite' ? 'warn' : 'normal';
+    const what = [seg(`${e.what} `, style), ...shown(e.label, Math.max(10, e.was === null ? v - 12 : Math.floor(v / 2) - 8), style)];
+    const was = e.was === null ? [] : [seg('  (now ', style), ...shown(e.was, Math.max(10, Math.floor(v / 2) - 8), style), seg(')', style)];
+    lines.push(field(e.action === 'overwrite' ? 'OVERWRITES' : e.action === 'add' ? 'adds' : 'exports', [...what, ...was]));
+  }
+  const left = b.entries.length - shownEntries.length + b.more;
+  if (left > 0) lines.push(field('', [more(`${left} more not shown${full ? '' : ': Enter for full detail'}`)]));
+  return lines;
+}
+
 /** Every detail line of one request; `full` keeps long messages and lists whole (up to the cap). */
 export function detailLines(r: RequestDetail, width: number, now: number, full: boolean): Line[] {
   const v = width - LABEL_WIDTH;
@@ -274,6 +297,7 @@ export function detailLines(r: RequestDetail, width: number, now: number, full: 
   ];
   if (r.sign) lines.push(...signLines(r, width, full));
   if (r.key) lines.push(...keyLines(r, width));
+  if (r.bundle) lines.push(...bundleLines(r, width, full));
   if (r.items.length) lines.push(...itemLines(r, width, full));
   lines.push(...requesterLines(r, width));
   const scope = r.rememberScope;
@@ -307,6 +331,13 @@ function titleLine(state: ConsoleState, now: number): Line {
   else if (state.connection === 'connecting' || !s) right = 'connecting to the daemon';
   else right = `store ${!s.initialized ? 'not created' : s.locked ? 'LOCKED' : 'unlocked'} | ${state.pending.length + state.waitingBeyond} pending | ${clock(now)}`;
   return [seg(' Secrets Dispatcher - approval console', 'title'), seg(`   ${right} `, state.connection === 'lost' ? 'error' : 'title')];
+}
+
+/** Under the title while it lasts: a flood is being turned away, so new requests from that UID fail at once. */
+function floodLine(state: ConsoleState): Line | null {
+  const t = state.status?.throttled;
+  if (!t || state.connection !== 'connected') return null;
+  return [seg(` uid ${t.uid}: ${t.refused} requests refused since ${clock(t.since)}, too many waiting (queue full); new requests from it fail until the queue drains `, 'error')];
 }
 
 const LIST_KEYS = 'y allow once  a allow+remember  n deny  j/k move  Enter detail  ? help  h history  r remembered  l lock  p passphrase';
@@ -452,6 +483,8 @@ export function renderView(state: ConsoleState, size: Size, now: number): View {
   const width = Math.max(20, size.width);
   const height = Math.max(6, size.height);
   const top: Line[] = [titleLine(state, now)];
+  const flood = floodLine(state);
+  if (flood) top.push(flood);
   const bottom: Line[] = [];
   const notice = noticeLine(state, now);
   // While a recovery code is up, only Enter counts: a prompt below it would only distract.

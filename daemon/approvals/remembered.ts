@@ -1,30 +1,34 @@
 // Remembered decisions: "this requester (UID + executable) may do this kind of thing to these
 // targets for N minutes". Kept in memory only: a daemon restart forgets them, which errs on the
-// side of asking again.
+// side of asking again. A grant's lifetime is kept on both clocks (clock.ts) and ends when either
+// says so; the wire's expiresAt is for display.
 import { randomBytes } from 'node:crypto';
 import type { RememberedDecision, RequestKind } from '../../core/wire.js';
+import { displayEnd, ended, lifetime, type Clock, type Lifetime } from '../clock.js';
 
 export interface RememberKey { kind: RequestKind; uid: number; exe: string }
 
 export class RememberedDecisions {
   private readonly entries = new Map<string, RememberedDecision>();
+  private readonly lifetimes = new Map<string, Lifetime>();
 
-  constructor(private readonly now: () => number) {}
+  constructor(private readonly clock: Clock) {}
 
   add(key: RememberKey, targets: string[], targetLabel: string, minutes: number): RememberedDecision[] {
-    const createdAt = this.now();
     const added: RememberedDecision[] = [];
     for (const target of targets) {
       // A newer grant for the same requester and target replaces the older one.
       for (const [id, e] of this.entries) {
-        if (e.kind === key.kind && e.uid === key.uid && e.exe === key.exe && e.target === target) this.entries.delete(id);
+        if (e.kind === key.kind && e.uid === key.uid && e.exe === key.exe && e.target === target) this.revoke(id);
       }
+      const life = lifetime(this.clock, minutes * 60_000);
       const entry: RememberedDecision = {
         id: `m${randomBytes(6).toString('hex')}`,
         kind: key.kind, uid: key.uid, exe: key.exe, target, targetLabel,
-        createdAt, expiresAt: createdAt + minutes * 60_000,
+        createdAt: life.startWall, expiresAt: life.endWall,
       };
       this.entries.set(entry.id, entry);
+      this.lifetimes.set(entry.id, life);
       added.push(entry);
     }
     return added;
@@ -51,20 +55,22 @@ export class RememberedDecisions {
 
   list(): RememberedDecision[] {
     this.prune();
-    return [...this.entries.values()].sort((a, b) => a.createdAt - b.createdAt);
+    return [...this.entries.values()]
+      .map((e) => ({ ...e, expiresAt: displayEnd(this.clock, this.lifetimes.get(e.id)!) }))
+      .sort((a, b) => a.createdAt - b.createdAt);
   }
 
   revoke(id: string): boolean {
+    this.lifetimes.delete(id);
     return this.entries.delete(id);
   }
 
   /** Returns how many expired grants were dropped. */
   prune(): number {
-    const now = this.now();
     let dropped = 0;
-    for (const [id, e] of this.entries) {
-      if (e.expiresAt <= now) {
-        this.entries.delete(id);
+    for (const [id, life] of this.lifetimes) {
+      if (ended(this.clock, life)) {
+        this.revoke(id);
         dropped++;
       }
     }

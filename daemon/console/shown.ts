@@ -135,8 +135,13 @@ function detailWithin(request: PendingRequest, lists: { messageLines: number; fi
   const key = request.key
     ? { ...request.key, algorithm: capOrNull(request.key.algorithm), userIds: firstOf(request.key.userIds, LIMITS.shownUserIds, omitted, 'key.userIds').map(cap) }
     : null;
+  // The daemon lists at most LIMITS.bundleEntriesShown entries already; their labels are the bundle's.
+  const bundle = request.bundle
+    ? { ...request.bundle, entries: request.bundle.entries.map((e) => ({ ...e, label: cap(e.label), was: capOrNull(e.was) })) }
+    : undefined;
   return {
     ...request,
+    ...(bundle ? { bundle } : {}),
     summary: cap(request.summary),
     requester, items, sign, key,
     rememberScope: request.rememberScope ? { ...request.rememberScope, description: cap(request.rememberScope.description) } : null,
