@@ -143,7 +143,8 @@ describe('requests too large for one bus message', () => {
     const lastClaim = line(new RegExp(`claims +claim\\.${LIMITS.shownClaims - 1}: \\\\x01`))!;
     expect(lastClaim.endsWith('… (claimed)')).toBe(true);
     tui.send(KEYS.escape);
-
+    // Esc and a key sent at once read as Alt+key: wait for the list first.
+    await tui.waitForText('j/k move');
     tui.send('k');
     await tui.waitForText(/^> SECRET .*GitHub token/m);
     await sleep(GUARD_WAIT_MS);
