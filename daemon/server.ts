@@ -15,7 +15,8 @@ import { ConsoleRegistry } from './approvals/consoles.js';
 import { ApprovalQueue } from './approvals/gate.js';
 import { AuditLog } from './audit/audit-log.js';
 import { buildConsoleInterface } from './console/interface.js';
-import { describeForConsole, ProcRequesterResolver, requesterStillRunning } from './identity/requesters.js';
+import { ConnectionOpeners } from './identity/connections.js';
+import { describeForConsole, ProcRequesterResolver, requesterChange } from './identity/requesters.js';
 import { buildRequestInterface, type RequestHooks } from './request/interface.js';
 import type { DaemonServices } from './services.js';
 import { loadInterfaceSpec } from './spec.js';
@@ -88,15 +89,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const server = new ObjectServer(bus, { logger: logger.child('bus') });
   const consoles = new ConsoleRegistry((destination, generation) =>
     server.emitSignal(DISPATCHER_OBJECT_PATH, CONSOLE_INTERFACE, 'Changed', 't', [generation], destination));
+  const openers = new ConnectionOpeners();
   const queue = new ApprovalQueue({
     config, consoles, audit: auditLog, logger: logger.child('approvals'), now,
     storeLocked: () => !store.initialized || store.locked,
-    requesterStillRunning,
+    requesterChange,
     describeRequester: describeForConsole,
   });
   const services: DaemonServices = {
     config, logger, store, approvals: queue, audit: auditLog, now,
-    requesters: new ProcRequesterResolver(uids, users),
+    requesters: new ProcRequesterResolver(uids, users, openers),
   };
 
   const hooks: RequestHooks = {
@@ -121,9 +123,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const consoleImpl = buildConsoleInterface(loadInterfaceSpec('net.mowaka.SecretsDispatcher1.Console.xml', CONSOLE_INTERFACE), { services, queue, consoles, auditLog, hooks });
 
   await watchConnections(bus, {
-    arrived: (name) => server.prefetchPeer(name),
+    arrived: (name) => openers.arrived(name, server.prefetchPeer(name)),
     gone: (name) => {
       server.forgetPeer(name);
+      openers.gone(name);
       queue.ownerGone(name);
       if (consoles.gone(name)) {
         logger.info('console went away', { busName: name });

@@ -7,13 +7,19 @@ import type { Logger } from '../core/logger.js';
 import type { ItemTarget, KeyDetails, RequesterInfo, RequestKind, SignDetails } from '../core/wire.js';
 import type { SecretStoreApi } from './store/types.js';
 
-/** What a remembered decision would cover: one entry per target (item id, or `repository\0key`). */
+/**
+ * What a remembered decision would cover: one entry per target (an item id; for signing the
+ * payload kind, key, signer and repository). Who it covers is the gate's (approvals/grant-scope.ts).
+ */
 export interface RememberSpec {
   kind: RequestKind;
   targets: string[];
   targetLabel: string;
-  /** Shown on the console next to `a`, e.g. "python3 may read 'GitHub token' for 10 minutes". */
-  description: string;
+  /**
+   * What the holder may do, completing the console's remember line "<holder> may <action> for N
+   * minutes", e.g. "read 'GitHub token'". It must name everything the targets bind.
+   */
+  action: string;
 }
 
 export interface ApprovalInput {

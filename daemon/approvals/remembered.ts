@@ -1,13 +1,20 @@
-// Remembered decisions: "this requester (UID + executable) may do this kind of thing to these
-// targets for N minutes". Kept in memory only: a daemon restart forgets them, which errs on the
-// side of asking again.
+// Remembered decisions: "this holder (UID + anchor, see grant-scope.ts) may do this kind of thing
+// to these targets for N minutes". Kept in memory only: a daemon restart forgets them, which errs
+// on the side of asking again.
 import { randomBytes } from 'node:crypto';
 import type { RememberedDecision, RequestKind } from '../../core/wire.js';
+import type { GrantHolder } from './grant-scope.js';
 
-export interface RememberKey { kind: RequestKind; uid: number; exe: string }
+export interface RememberKey extends GrantHolder { kind: RequestKind; uid: number; exe: string }
+
+interface Entry extends RememberedDecision { anchor: string; connection: string | null }
+
+function sameHolder(e: Entry, key: RememberKey): boolean {
+  return e.kind === key.kind && e.uid === key.uid && e.anchor === key.anchor;
+}
 
 export class RememberedDecisions {
-  private readonly entries = new Map<string, RememberedDecision>();
+  private readonly entries = new Map<string, Entry>();
 
   constructor(private readonly now: () => number) {}
 
@@ -17,28 +24,28 @@ export class RememberedDecisions {
     for (const target of targets) {
       // A newer grant for the same requester and target replaces the older one.
       for (const [id, e] of this.entries) {
-        if (e.kind === key.kind && e.uid === key.uid && e.exe === key.exe && e.target === target) this.entries.delete(id);
+        if (sameHolder(e, key) && e.target === target) this.entries.delete(id);
       }
-      const entry: RememberedDecision = {
+      const entry: Entry = {
         id: `m${randomBytes(6).toString('hex')}`,
-        kind: key.kind, uid: key.uid, exe: key.exe, target, targetLabel,
-        createdAt, expiresAt: createdAt + minutes * 60_000,
+        kind: key.kind, uid: key.uid, exe: key.exe, holder: key.words, target, targetLabel,
+        createdAt, expiresAt: createdAt + minutes * 60_000, anchor: key.anchor, connection: key.connection,
       };
       this.entries.set(entry.id, entry);
-      added.push(entry);
+      added.push(publicView(entry));
     }
     return added;
   }
 
-  /** True when every target is covered by an unexpired grant for exactly this requester. */
+  /** True when every target is covered by an unexpired grant for exactly this holder. */
   covers(key: RememberKey, targets: string[]): RememberedDecision | null {
     if (targets.length === 0) return null;
     this.prune();
-    let first: RememberedDecision | null = null;
+    let first: Entry | null = null;
     for (const target of targets) {
-      let hit: RememberedDecision | null = null;
+      let hit: Entry | null = null;
       for (const e of this.entries.values()) {
-        if (e.kind === key.kind && e.uid === key.uid && e.exe === key.exe && e.target === target) {
+        if (sameHolder(e, key) && e.target === target) {
           hit = e;
           break;
         }
@@ -46,12 +53,24 @@ export class RememberedDecisions {
       if (!hit) return null;
       first ??= hit;
     }
-    return first;
+    return first && publicView(first);
   }
 
   list(): RememberedDecision[] {
     this.prune();
-    return [...this.entries.values()].sort((a, b) => a.createdAt - b.createdAt);
+    return [...this.entries.values()].sort((a, b) => a.createdAt - b.createdAt).map(publicView);
+  }
+
+  /** The connection closed: grants bound to it can never match again. Returns how many ended. */
+  connectionGone(busName: string): number {
+    let dropped = 0;
+    for (const [id, e] of this.entries) {
+      if (e.connection === busName) {
+        this.entries.delete(id);
+        dropped++;
+      }
+    }
+    return dropped;
   }
 
   revoke(id: string): boolean {
@@ -70,4 +89,9 @@ export class RememberedDecisions {
     }
     return dropped;
   }
+}
+
+function publicView(e: Entry): RememberedDecision {
+  const { anchor: _anchor, connection: _connection, ...view } = e;
+  return view;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readParentChain, readProcess, readStartTime, readSystemdUnit } from '../../daemon/identity/proc.js';
-import { requesterStillRunning, sanitizeClaims } from '../../daemon/identity/requesters.js';
+import { requesterChange, sanitizeClaims } from '../../daemon/identity/requesters.js';
 import { UserTable } from '../../daemon/users.js';
 import { validAttributes, validContentType, validId, validIds } from '../../daemon/request/validate.js';
 
@@ -48,13 +48,13 @@ describe('process identity from /proc', () => {
     await new Promise((r) => setTimeout(r, 100));
     const info = readProcess(child.pid!)!;
     const requester = { busName: ':1.1', uid: info.uid!, userName: null, process: info, chain: [], systemdUnit: null, claimed: {} };
-    expect(requesterStillRunning(requester)).toBe(true);
+    expect(requesterChange(requester)).toBeNull();
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
     expect(readStartTime(child.pid!)).toBeNull();
-    expect(requesterStillRunning(requester)).toBe(false);
-    expect(requesterStillRunning({ ...requester, process: { ...info, pid: process.pid } })).toBe(false);
+    expect(requesterChange(requester)).toMatch(/exited before the decision/);
+    expect(requesterChange({ ...requester, process: { ...info, pid: process.pid } })).toMatch(/exited before the decision/);
   });
 
   it('finds a systemd unit name in the cgroup path when there is one', () => {
