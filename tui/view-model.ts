@@ -115,6 +115,22 @@ function processLine(p: ProcessInfo, width: number): string {
   return `${exe}[${p.pid}]`;
 }
 
+/**
+ * What /proc said about the process that opened the connection, labelled as exactly that: it is
+ * not proof of who sends (a process can connect, fork and exec). Changes between the daemon's
+ * reads come first, in the warning style.
+ */
+function openerLines(q: PendingRequest['requester'], v: number): Line[] {
+  const p = q.process;
+  if (!p) return [field('  opener', 'the process that opened the connection is gone', 'warn')];
+  const lines = (q.changes ?? []).map((c) => field('  changed', inlineText(`pid ${p.pid} ${c}`, { maxWidth: v }), 'warn'));
+  const lead = `the process that opened the connection (pid ${p.pid}) now runs `;
+  lines.push(field('  exe', `${lead}${inlineText(p.exe ?? '(unreadable)', { maxWidth: Math.max(8, v - lead.length) })}`));
+  lines.push(field('  cmdline', inlineText(p.cmdline.join(' '), { maxWidth: v })));
+  lines.push(field('  cwd', inlineText(p.cwd ?? '(unreadable)', { maxWidth: v })));
+  return lines;
+}
+
 function requesterLines(r: PendingRequest, width: number): Line[] {
   const v = width - LABEL_WIDTH;
   const q = r.requester;
@@ -122,11 +138,7 @@ function requesterLines(r: PendingRequest, width: number): Line[] {
   const lines: Line[] = [
     field('Requester', `uid ${q.uid}${q.userName ? ` (${inlineText(q.userName, { maxWidth: 32 })})` : ''}${p ? `  pid ${p.pid}` : '  process gone'}`, 'bold'),
   ];
-  if (p) {
-    lines.push(field('  exe', inlineText(p.exe ?? '(unreadable)', { maxWidth: v })));
-    lines.push(field('  cmdline', inlineText(p.cmdline.join(' '), { maxWidth: v })));
-    lines.push(field('  cwd', inlineText(p.cwd ?? '(unreadable)', { maxWidth: v })));
-  }
+  lines.push(...openerLines(q, v));
   if (q.systemdUnit) lines.push(field('  unit', inlineText(q.systemdUnit, { maxWidth: v })));
   if (q.chain.length) lines.push(field('  parents', inlineText(q.chain.map((c) => processLine(c, width)).join(' < '), { maxWidth: v })));
   lines.push(field('  bus name', inlineText(q.busName, { maxWidth: v }), 'dim'));
