@@ -16,6 +16,7 @@ import { ApprovalQueue } from './approvals/gate.js';
 import { AuditLog } from './audit/audit-log.js';
 import { buildConsoleInterface } from './console/interface.js';
 import { ConnectionOpeners } from './identity/connections.js';
+import { readStartTime } from './identity/proc.js';
 import { describeForConsole, ProcRequesterResolver, requesterChange } from './identity/requesters.js';
 import { buildRequestInterface, type RequestHooks } from './request/interface.js';
 import type { DaemonServices } from './services.js';
@@ -94,6 +95,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     config, consoles, audit: auditLog, logger: logger.child('approvals'), now,
     storeLocked: () => !store.initialized || store.locked,
     requesterChange,
+    openerAlive: (pid, startTime) => readStartTime(pid) === startTime,
     describeRequester: describeForConsole,
   });
   const services: DaemonServices = {

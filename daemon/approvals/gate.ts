@@ -15,7 +15,7 @@ import type { DecisionVerb, PendingRequest, RememberedDecision, RequesterInfo } 
 import type { ApprovalGate, ApprovalInput, ApprovalOutcome, AuditSink } from '../services.js';
 import type { ConsoleRegistry } from './consoles.js';
 import { grantHolder, rememberLine } from './grant-scope.js';
-import { RememberedDecisions, type RememberKey } from './remembered.js';
+import { RememberedDecisions, type OpenerAlive, type RememberKey } from './remembered.js';
 
 export interface GateOptions {
   config: Pick<Config, 'requestTimeoutSeconds' | 'rememberMinutes' | 'maxPendingPerRequester'>;
@@ -29,6 +29,8 @@ export interface GateOptions {
    * was shown, else why not (it exited, its PID was reused, it exec'd another program).
    */
   requesterChange(requester: RequesterInfo): string | null;
+  /** Whether the process a grant is bound to still runs (grant-scope.ts); default: always. */
+  openerAlive?: OpenerAlive;
   /** Adds the details a human needs (chain, cmdline, ...) once a request will be shown. */
   describeRequester?(requester: RequesterInfo): void;
 }
@@ -47,7 +49,7 @@ export class ApprovalQueue implements ApprovalGate {
   private readonly pending = new Map<string, Entry>();
 
   constructor(private readonly opts: GateOptions) {
-    this.remembered = new RememberedDecisions(opts.now);
+    this.remembered = new RememberedDecisions(opts.now, opts.openerAlive);
   }
 
   get size(): number {
@@ -142,9 +144,9 @@ export class ApprovalQueue implements ApprovalGate {
     entry.resolve({ decision: 'once', secret });
   }
 
-  /** The owner's bus name went away: its requests and the grants bound to its connection end at once. */
+  /** The owner's bus name went away: its requests end at once (and grants of a process that exited). */
   ownerGone(busName: string): void {
-    if (this.remembered.connectionGone(busName) > 0) this.opts.consoles.changed();
+    if (this.remembered.prune() > 0) this.opts.consoles.changed();
     for (const entry of [...this.pending.values()]) {
       if (entry.owner === busName) {
         this.pending.delete(entry.request.id);

@@ -7,7 +7,10 @@ import type { GrantHolder } from './grant-scope.js';
 
 export interface RememberKey extends GrantHolder { kind: RequestKind; uid: number; exe: string }
 
-interface Entry extends RememberedDecision { anchor: string; connection: string | null }
+interface Entry extends RememberedDecision { anchor: string; opener: GrantHolder['opener'] }
+
+/** True while the process (PID + start time) still runs. */
+export type OpenerAlive = (pid: number, startTime: number) => boolean;
 
 function sameHolder(e: Entry, key: RememberKey): boolean {
   return e.kind === key.kind && e.uid === key.uid && e.anchor === key.anchor;
@@ -16,7 +19,7 @@ function sameHolder(e: Entry, key: RememberKey): boolean {
 export class RememberedDecisions {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly now: () => number) {}
+  constructor(private readonly now: () => number, private readonly openerAlive: OpenerAlive = () => true) {}
 
   add(key: RememberKey, targets: string[], targetLabel: string, minutes: number): RememberedDecision[] {
     const createdAt = this.now();
@@ -29,7 +32,7 @@ export class RememberedDecisions {
       const entry: Entry = {
         id: `m${randomBytes(6).toString('hex')}`,
         kind: key.kind, uid: key.uid, exe: key.exe, holder: key.words, target, targetLabel,
-        createdAt, expiresAt: createdAt + minutes * 60_000, anchor: key.anchor, connection: key.connection,
+        createdAt, expiresAt: createdAt + minutes * 60_000, anchor: key.anchor, opener: key.opener,
       };
       this.entries.set(entry.id, entry);
       added.push(publicView(entry));
@@ -61,28 +64,16 @@ export class RememberedDecisions {
     return [...this.entries.values()].sort((a, b) => a.createdAt - b.createdAt).map(publicView);
   }
 
-  /** The connection closed: grants bound to it can never match again. Returns how many ended. */
-  connectionGone(busName: string): number {
-    let dropped = 0;
-    for (const [id, e] of this.entries) {
-      if (e.connection === busName) {
-        this.entries.delete(id);
-        dropped++;
-      }
-    }
-    return dropped;
-  }
-
   revoke(id: string): boolean {
     return this.entries.delete(id);
   }
 
-  /** Returns how many expired grants were dropped. */
+  /** Returns how many grants were dropped: expired, or bound to a process that has exited. */
   prune(): number {
     const now = this.now();
     let dropped = 0;
     for (const [id, e] of this.entries) {
-      if (e.expiresAt <= now) {
+      if (e.expiresAt <= now || (e.opener && !this.openerAlive(e.opener.pid, e.opener.startTime))) {
         this.entries.delete(id);
         dropped++;
       }
@@ -92,6 +83,6 @@ export class RememberedDecisions {
 }
 
 function publicView(e: Entry): RememberedDecision {
-  const { anchor: _anchor, connection: _connection, ...view } = e;
+  const { anchor: _anchor, opener: _opener, ...view } = e;
   return view;
 }

@@ -24,6 +24,7 @@ function secretRead(r: RequesterInfo, itemId = 'item1'): ApprovalInput {
 }
 
 function setup(options: { locked?: boolean; console?: boolean; change?: string | null; maxPending?: number } = {}) {
+  const exited = new Set<number>();
   let clock = 1_700_000_000_000;
   const sent: Array<[string, bigint]> = [];
   const audit: AuditRecord[] = [];
@@ -34,9 +35,10 @@ function setup(options: { locked?: boolean; console?: boolean; change?: string |
     config: { requestTimeoutSeconds: 300, rememberMinutes: 10, maxPendingPerRequester: options.maxPending ?? 50 },
     consoles, audit: { record: (e) => audit.push(e) }, logger: createLogger({ write: () => undefined }),
     now: () => clock, storeLocked: () => state.locked, requesterChange: () => state.change,
+    openerAlive: (pid) => !exited.has(pid),
   });
   queues.push(queue);
-  return { queue, consoles, sent, audit, state, advance: (ms: number) => { clock += ms; } };
+  return { queue, consoles, sent, audit, state, exited, advance: (ms: number) => { clock += ms; } };
 }
 
 const queues: ApprovalQueue[] = [];
@@ -226,26 +228,28 @@ describe('remembered decisions', () => {
   });
 
   // What a grant through a forwarder covers changed: it was "verified exe + claimed exe", which any
-  // process of that executable (any node script) could present; it is now the forwarder's own
-  // connection plus the program it reports, and ends with that connection.
-  it('binds a grant given through a forwarder to that connection and the program it reports', async () => {
-    const { queue } = setup();
+  // process of that executable (any node script) could present; it is now the process that opened
+  // the forwarder's connections (PID + start time) plus the program it reports, and ends with it.
+  it('binds a grant given through a forwarder to the process that opened its connections and the program it reports', async () => {
+    const { queue, exited } = setup();
     const viaAgent = (bus: string, claimedExe: string, pid = 4242) => ({ ...requester(bus, '/usr/bin/node', pid), claimed: { via: 'secret-service-agent', 'requester.exe': claimedExe } });
     await rememberFor(queue, viaAgent(':1.5', '/usr/bin/python3.11'));
     const [grant] = queue.listRemembered();
-    expect(grant!.holder).toBe('the connection :1.5 (opened by pid 4242, /usr/bin/node), for the program it reports as /usr/bin/python3.11, until that connection closes,');
-    expect(await queue.request(secretRead(viaAgent(':1.5', '/usr/bin/python3.11')), ':1.5')).toEqual({ decision: 'remembered' });
-    // The same claim from another connection (a direct caller, or another node process), another
+    expect(grant!.holder).toBe('connections opened by pid 4242 (/usr/bin/node) that report the program /usr/bin/python3.11, until that process exits,');
+    // The forwarder opens a connection per request: its next one is covered.
+    expect(await queue.request(secretRead(viaAgent(':1.6', '/usr/bin/python3.11')), ':1.6')).toEqual({ decision: 'remembered' });
+    // The same claim from another process (a direct caller, another node process), another
     // program behind the same forwarder, and the forwarder without a claim all still ask.
-    const sameClaimElsewhere = settle(queue.request(secretRead(viaAgent(':1.6', '/usr/bin/python3.11', 5555)), ':1.6'));
-    const otherApp = settle(queue.request(secretRead(viaAgent(':1.5', '/usr/bin/secret-tool')), ':1.5'));
-    const unclaimed = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/node')), ':1.5'));
+    const sameClaimElsewhere = settle(queue.request(secretRead(viaAgent(':1.7', '/usr/bin/python3.11', 5555)), ':1.7'));
+    const otherApp = settle(queue.request(secretRead(viaAgent(':1.8', '/usr/bin/secret-tool')), ':1.8'));
+    const unclaimed = settle(queue.request(secretRead(requester(':1.9', '/usr/bin/node')), ':1.9'));
     expect(queue.list()).toHaveLength(3);
-    queue.ownerGone(':1.6');
-    // The forwarder's connection closing (an agent restart) ends its grants.
-    queue.ownerGone(':1.5');
-    expect(queue.listRemembered()).toEqual([]);
+    for (const bus of [':1.7', ':1.8', ':1.9']) queue.ownerGone(bus);
     await Promise.all([sameClaimElsewhere, otherApp, unclaimed]);
+    // The forwarder's process exiting (an agent restart) ends its grants.
+    exited.add(4242);
+    queue.ownerGone(':1.6');
+    expect(queue.listRemembered()).toEqual([]);
   });
 
   it('remembers nothing for a connection whose opener exec\'d another program after it connected', async () => {
