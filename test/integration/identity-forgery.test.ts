@@ -95,6 +95,8 @@ describe('a connection opened by one process and used by another', () => {
     await h.console.decide(pending.id, 'deny');
     expect((await forged.result).error?.name).toBe(`${ERR}Denied`);
     expect(await h.console.listRemembered()).toEqual([]);
+    const rows = (await h.console.history(5)).filter((e) => e.requesterPid === forged.openerPid && e.outcome === 'denied');
+    expect(rows[0]?.detail).toBe(`Denied: opener ran ${PYTHON_EXE} when the connection appeared, /usr/bin/git at the request`);
   });
 
   it('exec_then_hello: git at every read, still labelled as the opener, and a grant given to another program does not cover it', async () => {
@@ -130,6 +132,6 @@ describe('a connection opened by one process and used by another', () => {
     expect(error?.name).toBe(`${ERR}Cancelled`);
     expect(error?.text).toContain(`The process that opened the connection (pid ${forged.openerPid}) ran ${PYTHON_EXE} at the request, /usr/bin/git at the decision`);
     const [row] = (await h.console.history(5)).filter((e) => e.requesterPid === forged.openerPid && e.outcome === 'cancelled');
-    expect(row).toBeDefined();
+    expect(row?.detail).toBe(`Cancelled: opener ran ${PYTHON_EXE} at the request, /usr/bin/git at the decision`);
   });
 });
