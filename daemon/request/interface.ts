@@ -39,7 +39,7 @@ export function requesterName(r: RequesterInfo): string {
   const untrustedProgram = r.claimed['requester.exe'];
   if (r.claimed.via === 'secret-service-agent' || untrustedProgram) {
     const via = r.claimed.via === 'secret-service-agent' ? 'the Secret Service agent' : 'a forwarding client';
-    return `${uid} via ${via}${p ? ` (pid ${p.pid})` : ''}, reported program ${untrustedProgram ?? 'unknown'}`;
+    return `${uid} via ${via} (reported: ${untrustedProgram ?? 'no program'})`;
   }
   if (!p) return `${uid} (the process that opened the connection is gone)`;
   const was = r.changes?.length ? `; it ran ${r.exeAtConnection ?? 'something else'} when it connected` : '';

@@ -35,8 +35,8 @@ bus.on('error', (err) => {
 });
 await new Promise((resolve) => bus.once('connect', resolve));
 write({ event: 'hello', name: bus.name });
-// hello-first: one answered request (the same method, GetSecrets, with no ids) first, so the daemon has certainly read
-// the opener while it still ran python3 before the parent exec's.
+// hello-first: one answered request first (GetSecrets with no ids), so the daemon has certainly
+// read the opener while it still ran python3 before the parent exec's.
 if (mode === 'hello-first') {
   await bus.call(new dbus.Message({ ...call, body: [[], {}] }));
 }
@@ -44,7 +44,16 @@ if (mode !== 'exec-first') writeSync(Number(helloFd), 'h');
 closeSync(Number(helloFd));
 if (mode === 'hello-first') waitForExec();
 
-const decode = (v) => (Array.isArray(v) ? v.map(decode) : v && typeof v === 'object' && '$b' in v ? Buffer.from(v.$b, 'base64') : v && typeof v === 'object' && '$v' in v ? new dbus.Variant(v.$v[0], decode(v.$v[1])) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)])) : v);
+/** bus-peer.mjs's JSON encoding of D-Bus values: Buffer {"$b":base64}, Variant {"$v":[signature,value]}. */
+function decode(v) {
+  if (Array.isArray(v)) return v.map(decode);
+  if (v && typeof v === 'object') {
+    if ('$b' in v) return Buffer.from(v.$b, 'base64');
+    if ('$v' in v) return new dbus.Variant(v.$v[0], decode(v.$v[1]));
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
+  }
+  return v;
+}
 const encode = (v) => (Buffer.isBuffer(v) ? { $b: v.toString('base64') } : Array.isArray(v) ? v.map(encode) : v);
 try {
   const reply = await bus.call(new dbus.Message({ ...call, body: decode(call.body ?? []) }));
