@@ -5,7 +5,7 @@ export type RequestKind = 'secret' | 'write' | 'delete' | 'sign' | 'key' | 'expo
 export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
 export type DecisionVerb = 'once' | 'remember' | 'deny';
 
-/** A process as read by the daemon from /proc (verified, not claimed). */
+/** A process as the daemon read it from /proc (not claimed by the client; not proof of who sends). */
 export interface ProcessInfo {
   pid: number;
   /** Start time in clock ticks since boot (/proc/PID/stat field 22): with pid, names the process uniquely. */

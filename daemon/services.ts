@@ -54,7 +54,7 @@ export interface ApprovalGate {
 }
 
 export interface RequesterResolver {
-  /** Verified identity from the bus and /proc, plus the caller's claims (context a{sv}) kept apart. */
+  /** The UID from the bus, the connection's opener from /proc, and the caller's claims (context a{sv}) kept apart. */
   resolve(ctx: CallContext, untrustedContext: Record<string, unknown>): Promise<RequesterInfo>;
   /** Throws NotAuthorized unless the caller's UID may use the request interface. */
   assertDesktopCaller(ctx: CallContext): Promise<void>;

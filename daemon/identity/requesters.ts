@@ -55,10 +55,10 @@ export class ProcRequesterResolver implements RequesterResolver {
     // A process that is not the caller's UID, or not the one seen when the connection appeared,
     // did not open the connection (it exited and its PID was reused).
     const sameOpener = atConnection === undefined || (atConnection !== null && atConnection.startTime === proc?.startTime);
-    const verified = proc && proc.uid === creds.uid && sameOpener ? proc : null;
+    const opener = proc && proc.uid === creds.uid && sameOpener ? proc : null;
     const changes: string[] = [];
-    if (verified && atConnection && atConnection.exe !== verified.exe) {
-      changes.push(`ran ${atConnection.exe ?? '(unreadable)'} when the connection appeared, ${verified.exe ?? '(unreadable)'} at the request`);
+    if (opener && atConnection && atConnection.exe !== opener.exe) {
+      changes.push(`ran ${atConnection.exe ?? '(unreadable)'} when the connection appeared, ${opener.exe ?? '(unreadable)'} at the request`);
     }
     const requester: RequesterInfo = {
       busName: ctx.sender,
@@ -71,8 +71,8 @@ export class ProcRequesterResolver implements RequesterResolver {
       changes,
     };
     if (atConnection !== undefined) requester.exeAtConnection = atConnection?.exe ?? null;
-    if (verified) {
-      const { ppid, session, ...info } = verified;
+    if (opener) {
+      const { ppid, session, ...info } = opener;
       requester.process = info;
       parents.set(requester, { ppid, session });
     }
