@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     const stateDir = join(dir, 'state');
     mkdirSync(stateDir, { mode: 0o700 });
     writeFileSync(join(dir, 'config.json'), JSON.stringify({
-      desktopUser: user, companionUser: user, stateDir, requestTimeoutSeconds: 3600, maxPendingPerRequester: Math.max(50, PENDING + 10),
+      desktopUser: user, companionUser: user, stateDir, requestTimeoutSeconds: 3600, maxPendingPerRequester: Math.max(50, PENDING + 10), budgets: { pendingPerUid: PENDING + 10, pendingTotal: PENDING + 10 },
       console: { guardMs: GUARD_MS }, store: { argon2MemoryKiB: 1024, argon2Iterations: 1 },
     }));
     const daemon = spawn(process.execPath, ['--', join(ROOT, 'bin', 'secrets-dispatcher'), 'daemon', '--config', join(dir, 'config.json')], { env, stdio: ['ignore', 'ignore', 'ignore'] });

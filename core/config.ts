@@ -15,6 +15,21 @@ export const configSchema = z.strictObject({
   requestTimeoutSeconds: z.number().int().min(1).max(86_400).default(300),
   rememberMinutes: z.number().int().min(1).max(1440).default(10),
   maxPendingPerRequester: z.number().int().min(1).max(10_000).default(50),
+  /**
+   * What callers may make the daemon hold or write without a human: requests waiting on the
+   * console (counts and MiB, per UID and in all), items created without asking per UID and hour,
+   * and audit rows per UID and minute for requests nobody decided (daemon/approvals/budget.ts).
+   */
+  budgets: z.strictObject({
+    pendingPerUid: z.number().int().min(1).max(100_000).default(500),
+    pendingTotal: z.number().int().min(1).max(100_000).default(1000),
+    pendingMiBPerUid: z.number().int().min(1).max(4096).default(96),
+    pendingMiBTotal: z.number().int().min(1).max(4096).default(128),
+    createsWithoutAskingPerHour: z.number().int().min(0).max(1_000_000).default(200),
+    unattendedAuditRowsPerMinute: z.number().int().min(1).max(1_000_000).default(120),
+  }).prefault({}),
+  /** A lock asked for from the desktop is honoured at most this often (the console's lock always is). */
+  desktopLockIntervalSeconds: z.number().int().min(0).max(86_400).default(300),
   logLevel: z.enum(['debug', 'info', 'notice', 'warning', 'error']).default('info'),
   console: z.strictObject({
     vt: z.number().int().min(1).max(63).default(8),

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   WrongPassphrase: 'Wrong passphrase.',
   WrongRecoveryCode: 'Wrong recovery code.',
   TooManyAttempts: 'Too many wrong attempts; wait before trying again.',
+  RateLimited: 'Asked for too often; wait before trying again.',
   StoreCorrupt: 'The store failed its integrity check.',
   BadBundle: 'The bundle is damaged or was not made by secrets-dispatcher export.',
   BadPayload: 'The payload to sign is not a commit, tag or push certificate.',

@@ -141,4 +141,6 @@ export interface DaemonStatus {
   consoleConnected: boolean;
   version: string;
   requestTimeoutSeconds: number;
+  /** A flood being refused with QueueFull: whose, how many so far, since when (ms since the epoch). */
+  throttled: { uid: number; refused: number; since: number } | null;
 }

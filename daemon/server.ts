@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AUDIT_DB_FILE } from '../core/audit.js';
 import type { Config } from '../core/config.js';
-import { callMethod, NAME_FLAG, REQUEST_NAME_REPLY, requestName, toVariantMap, watchConnections, type MessageBus } from '../core/dbus/bus.js';
+import { callMethod, NAME_FLAG, Variant, REQUEST_NAME_REPLY, requestName, toVariantMap, watchConnections, type MessageBus } from '../core/dbus/bus.js';
 import { ObjectServer, type CallContext, type InterfaceImpl, type MethodImpl } from '../core/dbus/service.js';
 import { SdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -14,6 +14,8 @@ import { VERSION } from '../core/version.js';
 import { ConsoleRegistry } from './approvals/consoles.js';
 import { ApprovalQueue } from './approvals/gate.js';
 import { AuditLog } from './audit/audit-log.js';
+import { UnattendedRowQuota } from './audit/unattended-quota.js';
+import { systemClock, type Clock } from './clock.js';
 import { buildConsoleInterface } from './console/interface.js';
 import { ConnectionOpeners } from './identity/connections.js';
 import { readStartTime } from './identity/proc.js';
@@ -23,6 +25,7 @@ import type { DaemonServices } from './services.js';
 import { loadInterfaceSpec } from './spec.js';
 import { openSecretStore } from './store/secret-store.js';
 import type { SecretStoreApi } from './store/types.js';
+import { DesktopLockLimit } from './lock-limit.js';
 import { UserTable } from './users.js';
 
 export const STORE_DB_FILE = 'store.db';
@@ -31,7 +34,8 @@ export interface DaemonOptions {
   config: Config;
   bus: MessageBus;
   logger: Logger;
-  now?: () => number;
+  /** Wall and boot clocks (default: the system's); tests step them. */
+  clock?: Clock;
   /** Extra request-interface methods (signing and keys), given the finished services. */
   extraMethods?: (services: DaemonServices) => Record<string, MethodImpl>;
   /** For tests: an already opened store instead of the one under stateDir. */
@@ -78,7 +82,8 @@ function resolveUid(users: UserTable, key: 'desktopUser' | 'companionUser', name
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { config, bus, logger } = opts;
-  const now = opts.now ?? Date.now;
+  const clock = opts.clock ?? systemClock;
+  const now = clock.wall;
   const users = new UserTable();
   const uids = { desktopUid: resolveUid(users, 'desktopUser', config.desktopUser), companionUid: resolveUid(users, 'companionUser', config.companionUser) };
 
@@ -87,38 +92,50 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     argon2MemoryKiB: config.store.argon2MemoryKiB, argon2Iterations: config.store.argon2Iterations, now,
   });
   const auditLog = new AuditLog(join(config.stateDir, AUDIT_DB_FILE), logger.child('audit'));
+  const audit = new UnattendedRowQuota(auditLog, clock, config.budgets.unattendedAuditRowsPerMinute);
   const server = new ObjectServer(bus, { logger: logger.child('bus') });
   const consoles = new ConsoleRegistry((destination, generation) =>
     server.emitSignal(DISPATCHER_OBJECT_PATH, CONSOLE_INTERFACE, 'Changed', 't', [generation], destination));
   const openers = new ConnectionOpeners();
   const queue = new ApprovalQueue({
-    config, consoles, audit: auditLog, logger: logger.child('approvals'), now,
+    config, consoles, audit, logger: logger.child('approvals'), clock,
     storeLocked: () => !store.initialized || store.locked,
     requesterChange,
     openerAlive: (pid, startTime) => readStartTime(pid) === startTime,
     describeRequester: describeForConsole,
   });
   const services: DaemonServices = {
-    config, logger, store, approvals: queue, audit: auditLog, now,
+    config, logger, store, approvals: queue, audit, now, clock,
     requesters: new ProcRequesterResolver(uids, users, openers),
   };
 
+  const desktopLocks = new DesktopLockLimit(clock, config.desktopLockIntervalSeconds * 1000);
   const hooks: RequestHooks = {
-    lock: (ctx: CallContext) => {
+    lock: (ctx: CallContext, from: 'desktop' | 'console') => {
+      if (from === 'desktop') desktopLocks.check();
       store.lock();
       queue.cancelAll('StoreLocked', 'The store was locked while the request waited.');
       const at = now();
-      auditLog.record({ requestId: `s${at}`, kind: 'store', requester: null, target: 'lock', outcome: 'done', detail: `by ${ctx.sender}`, createdAt: at, decidedAt: at });
+      auditLog.record({ requestId: `s${at}`, kind: 'store', requester: null, target: 'lock', outcome: 'done', detail: `by ${ctx.sender} (${from})`, createdAt: at, decidedAt: at });
       consoles.changed();
     },
-    status: () => toVariantMap({
-      Initialized: store.initialized,
-      Locked: !store.initialized || store.locked,
-      Pending: queue.size,
-      ConsoleConnected: consoles.connected,
-      Version: VERSION,
-      RequestTimeoutSeconds: config.requestTimeoutSeconds,
-    }),
+    status: () => {
+      const t = queue.throttling;
+      return {
+        ...toVariantMap({
+        Initialized: store.initialized,
+        Locked: !store.initialized || store.locked,
+        Pending: queue.size,
+        ConsoleConnected: consoles.connected,
+        Version: VERSION,
+        RequestTimeoutSeconds: config.requestTimeoutSeconds,
+          // A flood being turned away (QueueFull), so the console can say so: count, since (wall ms).
+          ThrottledRefused: t ? t.refused : 0,
+          ThrottledSince: BigInt(t ? Math.round(t.sinceWall) : 0),
+        }),
+        ThrottledUid: new Variant('i', t ? t.uid : -1),
+      };
+    },
   };
 
   const requestImpl = buildRequestInterface(loadInterfaceSpec('net.mowaka.SecretsDispatcher1.xml', REQUEST_INTERFACE), services, hooks, opts.extraMethods?.(services) ?? {});
@@ -162,6 +179,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         logger.warning('could not release the bus name', { error: (err as Error).message });
       }
       server.close();
+      audit.close();
       auditLog.close();
       if (!opts.store) store.close();
     },

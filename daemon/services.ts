@@ -5,6 +5,7 @@ import type { CallContext } from '../core/dbus/service.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { ItemTarget, KeyDetails, RequesterInfo, RequestKind, SignDetails } from '../core/wire.js';
+import type { Clock } from './clock.js';
 import type { SecretStoreApi } from './store/types.js';
 
 /**
@@ -85,6 +86,8 @@ export interface DaemonServices {
   approvals: ApprovalGate;
   requesters: RequesterResolver;
   audit: AuditSink;
-  /** Milliseconds since the epoch; injectable so tests can move time. */
+  /** Milliseconds since the epoch (clock.wall); injectable so tests can move time. */
   now(): number;
+  /** Wall and boot clocks: lifetimes and quotas run on the boot clock. */
+  clock: Clock;
 }

@@ -35,6 +35,9 @@ export function parseStatus(untrusted: unknown): DaemonStatus {
     consoleConnected: m.ConsoleConnected === true,
     version: typeof m.Version === 'string' ? m.Version : '?',
     requestTimeoutSeconds: typeof m.RequestTimeoutSeconds === 'number' ? m.RequestTimeoutSeconds : 0,
+    throttled: typeof m.ThrottledUid === 'number' && m.ThrottledUid >= 0 && typeof m.ThrottledRefused === 'number'
+      ? { uid: m.ThrottledUid, refused: m.ThrottledRefused, since: Number(m.ThrottledSince) }
+      : null,
   };
 }
 

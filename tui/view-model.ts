@@ -251,6 +251,13 @@ function titleLine(state: ConsoleState, now: number): Line {
   return [seg(' Secrets Dispatcher - approval console', 'title'), seg(`   ${right} `, state.connection === 'lost' ? 'error' : 'title')];
 }
 
+/** Under the title while it lasts: a flood is being turned away, so new requests from that UID fail at once. */
+function floodLine(state: ConsoleState): Line | null {
+  const t = state.status?.throttled;
+  if (!t || state.connection !== 'connected') return null;
+  return [seg(` uid ${t.uid}: ${t.refused} requests refused since ${clock(t.since)}, too many waiting (queue full); new requests from it fail until the queue drains `, 'error')];
+}
+
 const LIST_KEYS = 'y allow once  a allow+remember  n deny  j/k move  Enter detail  ? help  h history  r remembered  l lock  p passphrase';
 
 /**
@@ -391,6 +398,8 @@ export function renderView(state: ConsoleState, size: Size, now: number): View {
   const width = Math.max(20, size.width);
   const height = Math.max(6, size.height);
   const top: Line[] = [titleLine(state, now)];
+  const flood = floodLine(state);
+  if (flood) top.push(flood);
   const bottom: Line[] = [];
   const notice = noticeLine(state, now);
   // While a recovery code is up, only Enter counts: a prompt below it would only distract.

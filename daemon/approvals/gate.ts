@@ -3,26 +3,29 @@
 // unique bus name) and a deadline; whichever ends first ends the request. Fail closed: no console,
 // a locked store, a full queue → an error at once, never a silent allow and never an endless wait.
 //
-// The per-requester cap counts by unique bus name: one connection is one requester. The agent
-// forwards many desktop apps over one connection and therefore shares one budget; two processes
-// of the same executable are two requesters, so one misbehaving script cannot starve another.
+// What may wait at once is budgeted per connection, per UID and in total (budget.ts). The agent
+// forwards many desktop apps over one connection and therefore shares one connection's budget.
+// Deadlines and grant lifetimes run on the boot clock (clock.ts): a stepped wall clock neither
+// stalls a deadline nor extends a grant, and time suspended counts.
 import { randomBytes } from 'node:crypto';
 import { describeTarget } from '../../core/audit.js';
 import type { Config } from '../../core/config.js';
+import { deadline, displayEnd, ended, remainingMs, type Clock, type Lifetime } from '../clock.js';
 import { SdError, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { DecisionVerb, PendingRequest, RememberedDecision, RequesterInfo } from '../../core/wire.js';
 import type { ApprovalGate, ApprovalInput, ApprovalOutcome, AuditSink } from '../services.js';
+import { PendingBudget, pendingBytes, type Admission } from './budget.js';
 import type { ConsoleRegistry } from './consoles.js';
 import { grantHolder, rememberLine } from './grant-scope.js';
 import { RememberedDecisions, type OpenerAlive, type RememberKey } from './remembered.js';
 
 export interface GateOptions {
-  config: Pick<Config, 'requestTimeoutSeconds' | 'rememberMinutes' | 'maxPendingPerRequester'>;
+  config: Pick<Config, 'requestTimeoutSeconds' | 'rememberMinutes' | 'maxPendingPerRequester'> & { budgets: Pick<Config['budgets'], 'pendingPerUid' | 'pendingTotal' | 'pendingMiBPerUid' | 'pendingMiBTotal'> };
   consoles: ConsoleRegistry;
   audit: AuditSink;
   logger: Logger;
-  now(): number;
+  clock: Clock;
   storeLocked(): boolean;
   /**
    * Re-read when a human approves: null while the connection's opener is the process the human
@@ -39,17 +42,38 @@ interface Entry {
   request: PendingRequest;
   input: ApprovalInput;
   owner: string;
-  timer: NodeJS.Timeout | null;
+  deadline: Lifetime;
+  admission: Admission;
   resolve(outcome: ApprovalOutcome): void;
   reject(err: SdError): void;
 }
 
+/** However far away the next deadline is, look again this often: a suspend may have passed it. */
+const SWEEP_MS = 5_000;
+
+/** Queue-full refusals, for the console to say that a flood is being turned away. */
+export interface Throttling { uid: number; refused: number; sinceWall: number; lastBoot: number }
+
 export class ApprovalQueue implements ApprovalGate {
   readonly remembered: RememberedDecisions;
   private readonly pending = new Map<string, Entry>();
+  private readonly budget: PendingBudget;
+  private timer: NodeJS.Timeout | null = null;
+  private throttled: Throttling | null = null;
 
   constructor(private readonly opts: GateOptions) {
-    this.remembered = new RememberedDecisions(opts.now, opts.openerAlive);
+    this.remembered = new RememberedDecisions(opts.clock, opts.openerAlive);
+    const { maxPendingPerRequester, budgets } = opts.config;
+    this.budget = new PendingBudget({
+      perConnection: maxPendingPerRequester, perUid: budgets.pendingPerUid, total: budgets.pendingTotal,
+      bytesPerUid: budgets.pendingMiBPerUid * 1048576, bytesTotal: budgets.pendingMiBTotal * 1048576,
+    });
+  }
+
+  /** The latest run of QueueFull refusals, while it lasts (a minute after the last one). */
+  get throttling(): Throttling | null {
+    if (this.throttled && this.opts.clock.boot() - this.throttled.lastBoot > 60_000) this.throttled = null;
+    return this.throttled;
   }
 
   get size(): number {
@@ -57,7 +81,9 @@ export class ApprovalQueue implements ApprovalGate {
   }
 
   async request(input: ApprovalInput, ownerBusName: string): Promise<ApprovalOutcome> {
-    const now = this.opts.now();
+    // The deadline starts now; createdAt is its start on the wall clock, so the two agree.
+    const due = deadline(this.opts.clock, this.opts.config.requestTimeoutSeconds * 1000);
+    const now = due.startWall;
     const id = `r${randomBytes(6).toString('hex')}`;
     const target = auditTarget(input);
     const refuse = (code: ErrorCode, detail?: string): never => {
@@ -76,19 +102,18 @@ export class ApprovalQueue implements ApprovalGate {
     }
     if (input.onlyIfRemembered) throw new SdError('NotRemembered');
     if (!this.opts.consoles.connected) refuse('NoConsole');
-    let mine = 0;
-    for (const e of this.pending.values()) if (e.owner === ownerBusName) mine++;
-    if (mine >= this.opts.config.maxPendingPerRequester) {
-      refuse('QueueFull', `(${mine} waiting from ${ownerBusName}).`);
+    const admission = this.budget.admit(ownerBusName, input.requester.uid, pendingBytes(input));
+    if ('over' in admission) {
+      this.noteThrottled(input.requester.uid);
+      return refuse('QueueFull', `(${admission.over}).`);
     }
 
     this.opts.describeRequester?.(input.requester);
-    const deadline = now + this.opts.config.requestTimeoutSeconds * 1000;
     const request: PendingRequest = {
       id,
       kind: input.kind,
       createdAt: now,
-      deadline,
+      deadline: displayEnd(this.opts.clock, due),
       requester: input.requester,
       summary: input.summary,
       items: input.items ?? [],
@@ -97,19 +122,18 @@ export class ApprovalQueue implements ApprovalGate {
       rememberScope: key && input.remember ? { description: rememberLine(key, input.remember.action, this.opts.config.rememberMinutes), minutes: this.opts.config.rememberMinutes } : null,
     };
     const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {
-      const entry: Entry = { request, input, owner: ownerBusName, timer: null, resolve, reject };
-      entry.timer = setTimeout(() => this.sweep(), Math.max(0, deadline - now) + 5);
-      this.pending.set(id, entry);
+      this.pending.set(id, { request, input, owner: ownerBusName, deadline: due, admission, resolve, reject });
     });
+    this.arm();
     this.audit(id, input, target, 'pending', { createdAt: now });
     this.opts.consoles.changed();
     return outcome;
   }
 
-  /** JSON-ready view for the console, oldest first. */
+  /** JSON-ready view for the console, oldest first; deadlines as wall-clock instants as of now. */
   list(): PendingRequest[] {
     this.sweep();
-    return [...this.pending.values()].map((e) => e.request);
+    return [...this.pending.values()].map((e) => ({ ...e.request, deadline: displayEnd(this.opts.clock, e.deadline) }));
   }
 
   decide(id: string, verb: DecisionVerb, minutes: number): void {
@@ -163,16 +187,41 @@ export class ApprovalQueue implements ApprovalGate {
     }
   }
 
-  /** Expire requests past their deadline (also called by each request's timer). */
+  /** Expire requests past their deadline (also called by the queue's timer). */
   sweep(): void {
-    const now = this.opts.now();
     for (const entry of [...this.pending.values()]) {
-      if (entry.request.deadline <= now) {
+      if (ended(this.opts.clock, entry.deadline)) {
         this.pending.delete(entry.request.id);
         this.finish(entry, 'expired', new SdError('Timeout', `No decision within ${this.opts.config.requestTimeoutSeconds} s.`));
       }
     }
     if (this.remembered.prune() > 0) this.opts.consoles.changed();
+    this.arm();
+  }
+
+  /**
+   * One timer for the queue, at the nearest deadline but never further than SWEEP_MS: Node's
+   * timers do not count suspend, the boot clock does, so after a resume the sweep catches up.
+   */
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.pending.size === 0) return;
+    let next = SWEEP_MS;
+    for (const e of this.pending.values()) next = Math.min(next, remainingMs(this.opts.clock, e.deadline));
+    this.timer = setTimeout(() => this.sweep(), next + 5);
+  }
+
+  private noteThrottled(uid: number): void {
+    const t = this.throttling;
+    const boot = this.opts.clock.boot();
+    if (t && t.uid === uid) {
+      t.refused++;
+      t.lastBoot = boot;
+    } else {
+      this.throttled = { uid, refused: 1, sinceWall: this.opts.clock.wall(), lastBoot: boot };
+      this.opts.consoles.changed();
+    }
   }
 
   listRemembered(): RememberedDecision[] {
@@ -182,7 +231,7 @@ export class ApprovalQueue implements ApprovalGate {
   revoke(id: string): void {
     const grant = this.remembered.list().find((g) => g.id === id);
     if (!grant || !this.remembered.revoke(id)) throw new SdError('NotFound', 'No remembered decision with that id.');
-    const now = this.opts.now();
+    const now = this.opts.clock.wall();
     this.opts.audit.record({
       requestId: id, kind: grant.kind, requester: null, target: `remembered: ${grant.exe} (uid ${grant.uid}) '${grant.targetLabel}'`,
       outcome: 'done', detail: 'revoked', createdAt: grant.createdAt, decidedAt: now,
@@ -192,6 +241,8 @@ export class ApprovalQueue implements ApprovalGate {
 
   close(): void {
     this.cancelAll('Cancelled', 'The daemon is stopping.');
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   private take(id: string): Entry {
@@ -216,8 +267,8 @@ export class ApprovalQueue implements ApprovalGate {
   }
 
   private finish(entry: Entry, outcome: 'approved' | 'denied' | 'expired' | 'cancelled', err: SdError | null, scope?: string): void {
-    if (entry.timer) clearTimeout(entry.timer);
-    const now = this.opts.now();
+    this.budget.release(entry.admission);
+    const now = this.opts.clock.wall();
     this.audit(entry.request.id, entry.input, auditTarget(entry.input), outcome, {
       createdAt: entry.request.createdAt, decidedAt: now, scope: scope ?? null, detail: err ? err.code : null,
     });

@@ -70,7 +70,7 @@ export function buildConsoleInterface(spec: InterfaceSpec, deps: ConsoleDeps): I
       storeOp('create store', [untrustedPassphrase], () => store.create(validPassphrase(untrustedPassphrase))),
     Unlock: ([untrustedPassphrase]: [Buffer]) =>
       storeOp('unlock', [untrustedPassphrase], () => store.unlock(validPassphrase(untrustedPassphrase))),
-    Lock: (_args, ctx: CallContext) => hooks.lock(ctx),
+    Lock: (_args, ctx: CallContext) => hooks.lock(ctx, 'console'),
     ChangePassphrase: ([untrustedOld, untrustedNew]: [Buffer, Buffer]) =>
       storeOp('change passphrase', [untrustedOld, untrustedNew], () =>
         store.changePassphrase(validPassphrase(untrustedOld, 'old passphrase'), validPassphrase(untrustedNew, 'new passphrase'))),

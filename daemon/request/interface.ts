@@ -10,6 +10,7 @@ import type { CallContext, InterfaceImpl, MethodImpl } from '../../core/dbus/ser
 import { LIMITS } from '../../core/limits.js';
 import { VERSION } from '../../core/version.js';
 import type { ItemTarget, RequesterInfo } from '../../core/wire.js';
+import { UidQuota } from '../approvals/quota.js';
 import type { DaemonServices } from '../services.js';
 import type { ItemRecord } from '../store/types.js';
 import {
@@ -17,8 +18,11 @@ import {
 } from './validate.js';
 
 export interface RequestHooks {
-  /** Lock the store and end every pending request (shared with the console's Lock). */
-  lock(ctx: CallContext): void;
+  /**
+   * Lock the store and end every pending request (shared with the console's Lock). From the
+   * desktop it is rate-limited (daemon/lock-limit.ts) and may throw RateLimited.
+   */
+  lock(ctx: CallContext, from: 'desktop' | 'console'): void;
   status(): Record<string, InstanceType<typeof Variant>>;
 }
 
@@ -53,6 +57,9 @@ export function buildRequestInterface(
   extraMethods: Record<string, MethodImpl> = {},
 ): InterfaceImpl {
   const { store, approvals, requesters, audit } = services;
+  // Creating an item reveals no secret, so it does not ask; but a loop of creations would fill
+  // the store. Past this many an hour per UID, creation asks on the console too.
+  const createsWithoutAsking = new UidQuota(services.clock, services.config.budgets.createsWithoutAskingPerHour, 3_600_000);
 
   // Collection labels change only through this interface (and import), so they are cached
   // between those calls instead of decrypting every collection on each request.
@@ -92,7 +99,7 @@ export function buildRequestInterface(
     Ping: () => 'pong',
     GetVersion: () => VERSION,
     Status: () => hooks.status(),
-    Lock: (_args, ctx) => hooks.lock(ctx),
+    Lock: (_args, ctx) => hooks.lock(ctx, 'desktop'),
 
     ListCollections: () => store.listCollections().map((c) => [c.id, c.label, c.aliases, BigInt(c.created), BigInt(c.modified)]),
     CreateCollection: ([untrustedLabel, untrustedAlias]: [string, string]) => {
@@ -146,9 +153,17 @@ export function buildRequestInterface(
           return existing;
         }
         const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+        const asked = !createsWithoutAsking.take(requester.uid);
+        if (asked) {
+          await approvals.request({
+            kind: 'write', requester,
+            summary: `${requesterName(requester)} wants to create '${label}' (uid ${requester.uid} created more than ${createsWithoutAsking.limit} items without asking in the last hour)`,
+            remember: null,
+          }, ctx.sender);
+        }
         const created = store.createItem({ collectionId, label, attributes, secret, contentType });
         const now = services.now();
-        audit.record({ requestId: created.id, kind: 'write', requester, target: describeTarget(label, attributes), outcome: 'done', detail: 'created', createdAt: now, decidedAt: now });
+        audit.record({ requestId: created.id, kind: 'write', requester, target: describeTarget(label, attributes), outcome: asked ? 'approved' : 'done', detail: 'created', createdAt: now, decidedAt: now });
         return created.id;
       } finally {
         untrustedSecret.fill(0);

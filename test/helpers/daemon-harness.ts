@@ -250,6 +250,9 @@ export class ScriptedConsole {
     return {
       initialized: map.Initialized.value, locked: map.Locked.value, pending: map.Pending.value,
       consoleConnected: map.ConsoleConnected.value, version: map.Version.value, requestTimeoutSeconds: map.RequestTimeoutSeconds.value,
+      throttled: map.ThrottledUid.value >= 0
+        ? { uid: map.ThrottledUid.value, refused: map.ThrottledRefused.value, since: Number(map.ThrottledSince.value) }
+        : null,
     };
   }
 

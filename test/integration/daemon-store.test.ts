@@ -28,7 +28,7 @@ describe('store through the daemon', () => {
   it('Status tells clients the store state with the documented keys and types', async () => {
     const [status] = await desktop.call({ member: 'Status' });
     const types = Object.fromEntries(Object.entries(status).map(([k, v]) => [k, (v as { signature: string }).signature]));
-    expect(types).toEqual({ Initialized: 'b', Locked: 'b', Pending: 'u', ConsoleConnected: 'b', Version: 's', RequestTimeoutSeconds: 'u' });
+    expect(types).toEqual({ Initialized: 'b', Locked: 'b', Pending: 'u', ConsoleConnected: 'b', Version: 's', RequestTimeoutSeconds: 'u', ThrottledRefused: 'u', ThrottledSince: 't', ThrottledUid: 'i' });
     expect(await h.console.status()).toMatchObject({ initialized: true, locked: false, consoleConnected: true, pending: 0 });
   });
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConsoleRegistry } from '../../daemon/approvals/consoles.js';
 import { ApprovalQueue } from '../../daemon/approvals/gate.js';
+import type { Config } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
 import type { RequesterInfo } from '../../core/wire.js';
 import type { ApprovalInput, AuditSink } from '../../daemon/services.js';
@@ -23,22 +24,38 @@ function secretRead(r: RequesterInfo, itemId = 'item1'): ApprovalInput {
   };
 }
 
-function setup(options: { locked?: boolean; console?: boolean; change?: string | null; maxPending?: number } = {}) {
+/** A wall/boot clock pair the test moves: `advance` is time passing, `stepWall` a clock set by hand, `suspend` time asleep. */
+function testClock() {
+  const t = { wall: 1_700_000_000_000, boot: 50_000 };
+  return {
+    clock: { wall: () => t.wall, boot: () => t.boot },
+    advance: (ms: number) => { t.wall += ms; t.boot += ms; },
+    stepWall: (ms: number) => { t.wall += ms; },
+    suspend: (ms: number) => { t.wall += ms; t.boot += ms; },
+  };
+}
+
+type SetupOptions = { locked?: boolean; console?: boolean; change?: string | null; maxPending?: number; budgets?: Partial<Config['budgets']> };
+
+function setup(options: SetupOptions = {}) {
+  const time = testClock();
   const exited = new Set<number>();
-  let clock = 1_700_000_000_000;
   const sent: Array<[string, bigint]> = [];
   const audit: AuditRecord[] = [];
   const state = { locked: options.locked ?? false, change: options.change ?? null };
   const consoles = new ConsoleRegistry((dest, gen) => sent.push([dest, gen]));
   if (options.console !== false) consoles.register(':1.console');
   const queue = new ApprovalQueue({
-    config: { requestTimeoutSeconds: 300, rememberMinutes: 10, maxPendingPerRequester: options.maxPending ?? 50 },
+    config: {
+      requestTimeoutSeconds: 300, rememberMinutes: 10, maxPendingPerRequester: options.maxPending ?? 50,
+      budgets: { pendingPerUid: 500, pendingTotal: 1000, pendingMiBPerUid: 96, pendingMiBTotal: 128, ...options.budgets },
+    },
     consoles, audit: { record: (e) => audit.push(e) }, logger: createLogger({ write: () => undefined }),
-    now: () => clock, storeLocked: () => state.locked, requesterChange: () => state.change,
+    clock: time.clock, storeLocked: () => state.locked, requesterChange: () => state.change,
     openerAlive: (pid) => !exited.has(pid),
   });
   queues.push(queue);
-  return { queue, consoles, sent, audit, state, exited, advance: (ms: number) => { clock += ms; } };
+  return { queue, consoles, sent, audit, state, exited, ...time };
 }
 
 const queues: ApprovalQueue[] = [];
@@ -50,6 +67,12 @@ afterEach(() => {
 function settle<T>(p: Promise<T>) {
   const result = p.then((value) => ({ ok: true as const, value }), (error) => ({ ok: false as const, error }));
   return result;
+}
+
+async function rememberFor(queue: ApprovalQueue, r: RequesterInfo, itemId = 'item1', minutes = 0) {
+  const waiting = queue.request(secretRead(r, itemId), r.busName);
+  queue.decide(queue.list()[0]!.id, 'remember', minutes);
+  return waiting;
 }
 
 describe('approval queue', () => {
@@ -165,11 +188,6 @@ describe('approval queue', () => {
 });
 
 describe('remembered decisions', () => {
-  async function rememberFor(queue: ApprovalQueue, r: RequesterInfo, itemId = 'item1', minutes = 0) {
-    const waiting = queue.request(secretRead(r, itemId), r.busName);
-    queue.decide(queue.list()[0]!.id, 'remember', minutes);
-    return waiting;
-  }
 
   it('lets the same executable read the same item without a prompt', async () => {
     const { queue, audit } = setup();
@@ -272,5 +290,93 @@ describe('remembered decisions', () => {
     expect(queue.list()).toHaveLength(1);
     queue.decide(pending!.id, 'once', 0);
     expect((await waiting).ok).toBe(true);
+  });
+});
+
+describe('time on two clocks', () => {
+  it('a wall clock stepped back an hour neither extends a grant nor stalls a deadline', async () => {
+    const { queue, advance, stepWall } = setup();
+    await rememberFor(queue, requester(':1.5', '/usr/bin/python3'));
+    const waiting = settle(queue.request(secretRead(requester(':1.6', '/usr/bin/python3'), 'item2'), ':1.6'));
+    stepWall(-3_600_000);
+    advance(10 * 60_000);
+    queue.sweep();
+    // The grant's ten minutes are up on the boot clock although the wall clock shows 50 minutes earlier.
+    expect(queue.listRemembered()).toEqual([]);
+    // The 5-minute deadline passed on the boot clock: the request timed out.
+    expect(((await waiting) as { error: { code: string } }).error.code).toBe('Timeout');
+    const again = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
+    expect(queue.list()).toHaveLength(1);
+    queue.ownerGone(':1.5');
+    await again;
+  });
+
+  it('a suspend counts toward a grant and a deadline', async () => {
+    const { queue, suspend } = setup();
+    await rememberFor(queue, requester(':1.5', '/usr/bin/python3'));
+    const waiting = settle(queue.request(secretRead(requester(':1.6', '/usr/bin/python3'), 'item2'), ':1.6'));
+    suspend(11 * 60_000);
+    queue.sweep();
+    expect(queue.listRemembered()).toEqual([]);
+    expect(((await waiting) as { error: { code: string } }).error.code).toBe('Timeout');
+  });
+
+  it('a wall clock stepped forward ends a grant early (fail closed), and the console sees the true time left', async () => {
+    const { queue, stepWall } = setup();
+    const waiting = settle(queue.request(secretRead(requester(':1.6', '/usr/bin/python3')), ':1.6'));
+    const before = queue.list()[0]!.deadline;
+    stepWall(-3_600_000);
+    // Shown as wall time: still five minutes from the (stepped) now.
+    expect(queue.list()[0]!.deadline).toBe(before - 3_600_000);
+    queue.ownerGone(':1.6');
+    await waiting;
+    await rememberFor(queue, requester(':1.5', '/usr/bin/python3'));
+    stepWall(2 * 3_600_000);
+    expect(queue.listRemembered()).toEqual([]);
+  });
+});
+
+describe('pending budget', () => {
+  const from = (bus: string, uid: number) => ({ ...requester(bus, '/usr/bin/python3'), uid });
+
+  it('caps what one UID may have waiting, and leaves room for another UID', async () => {
+    const { queue } = setup({ budgets: { pendingPerUid: 3 } });
+    const waiting = [1, 2, 3].map((n) => settle(queue.request(secretRead(from(`:1.${n}`, 1000)), `:1.${n}`)));
+    await expect(queue.request(secretRead(from(':1.9', 1000)), ':1.9')).rejects.toMatchObject({ code: 'QueueFull', message: expect.stringMatching(/uid 1000.*limit 3/) });
+    // The companion's own tools still get through, and nothing already waiting was dropped.
+    const other = settle(queue.request(secretRead(from(':1.20', 1001)), ':1.20'));
+    expect(queue.list()).toHaveLength(4);
+    expect(queue.throttling).toMatchObject({ uid: 1000, refused: 1 });
+    for (const r of queue.list()) queue.decide(r.id, 'once', 0);
+    expect((await Promise.all([...waiting, other])).every((r) => r.ok)).toBe(true);
+    // Room is given back when requests end.
+    const next = settle(queue.request(secretRead(from(':1.9', 1000)), ':1.9'));
+    expect(queue.list()).toHaveLength(1);
+    queue.ownerGone(':1.9');
+    await next;
+  });
+
+  it('caps the bytes waiting: a second large payload is refused while the first waits', async () => {
+    const { queue } = setup({ budgets: { pendingMiBPerUid: 20 } });
+    const big = (bus: string): ApprovalInput => ({
+      kind: 'sign', requester: from(bus, 1000), summary: 'sign',
+      sign: { payloadKind: 'unknown', headers: [], message: 'x'.repeat(1024), payloadBytes: 8 * 1048576, key: null, reported: {}, contradictions: [] },
+    });
+    const first = settle(queue.request(big(':1.1'), ':1.1'));
+    const second = settle(queue.request(big(':1.2'), ':1.2'));
+    await expect(queue.request(big(':1.3'), ':1.3')).rejects.toMatchObject({ code: 'QueueFull', message: expect.stringMatching(/MiB waiting from uid 1000/) });
+    expect(queue.list()).toHaveLength(2);
+    queue.ownerGone(':1.1');
+    queue.ownerGone(':1.2');
+    await Promise.all([first, second]);
+  });
+
+  it('caps the total across UIDs', async () => {
+    const { queue } = setup({ budgets: { pendingTotal: 2 } });
+    const a = settle(queue.request(secretRead(from(':1.1', 1000)), ':1.1'));
+    const b = settle(queue.request(secretRead(from(':1.2', 1001)), ':1.2'));
+    await expect(queue.request(secretRead(from(':1.3', 1001)), ':1.3')).rejects.toMatchObject({ code: 'QueueFull', message: expect.stringMatching(/in all \(limit 2\)/) });
+    queue.close();
+    await Promise.all([a, b]);
   });
 });

@@ -4,7 +4,7 @@ import { handleKey, type Action } from '../../tui/keys.js';
 import { applyPending, applyStatus, initialState, type ConsoleState } from '../../tui/state.js';
 import { NOW, secretRequest, signRequest } from './tui-fixtures.js';
 
-const STATUS: DaemonStatus = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0.1.0', requestTimeoutSeconds: 300 };
+const STATUS: DaemonStatus = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0.1.0', requestTimeoutSeconds: 300, throttled: null };
 const CTX = { pageLines: 20, maxScroll: 100 };
 const GUARD = 300;
 

@@ -6,7 +6,7 @@ import { applyPending, applyStatus, initialState, markDecided, type ConsoleState
 import { lineText, renderView, type View } from '../../tui/view-model.js';
 import { NOW, secretRequest, signRequest } from './tui-fixtures.js';
 
-const STATUS: DaemonStatus = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0.1.0', requestTimeoutSeconds: 300 };
+const STATUS: DaemonStatus = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0.1.0', requestTimeoutSeconds: 300, throttled: null };
 const SIZE = { width: 100, height: 40 };
 
 function stateWith(...requests: ReturnType<typeof secretRequest>[]): ConsoleState {
@@ -28,6 +28,16 @@ describe('renderView list and detail pane', () => {
       expect(view.lines).toHaveLength(size.height);
       for (const line of text(view)) expect(displayWidth(line)).toBe(size.width);
     }
+  });
+
+  it('says on the title line that a flood from a UID is being refused, within the width', () => {
+    const throttled = { ...STATUS, throttled: { uid: 1000, refused: 9800, since: NOW - 30_000 } };
+    for (const size of [SIZE, { width: 40, height: 12 }]) {
+      const view = renderView(applyPending(applyStatus(initialState(300), throttled), [secretRequest()], NOW), size, NOW);
+      for (const line of text(view)) expect(displayWidth(line)).toBe(size.width);
+      expect(text(view)[1]).toContain(size.width >= 100 ? 'uid 1000: 9800 requests refused since' : 'uid 1000: 9800 requests');
+    }
+    expect(text(renderView(stateWith(secretRequest()), SIZE, NOW))[0]).not.toContain('refused');
   });
 
   it('lists a secret request with badge, countdown, requester and summary', () => {

@@ -8,12 +8,15 @@
 # is not in the image: run.sh puts the checkout on a second disk for every run.
 #
 # Usage: test/vm/image.sh [--rebuild]      (root; needs debootstrap and e2fsprogs)
+# Mirror: DEBIAN_MIRROR, else the Debian mirror this machine's apt uses (test/vm/mirror.sh).
 set -euo pipefail
 SELF="$(readlink -f "$0")"
 cd "$(dirname "$SELF")"
 CACHE="${SDVM_CACHE:-$PWD/cache}"
 ROOT="$CACHE/rootfs"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# shellcheck source=test/vm/mirror.sh
+. "$PWD/mirror.sh"
+MIRROR=$(debian_mirror) || exit 1
 # debootstrap's own resolver ignores virtual packages (python3-cryptography needs the virtual
 # python3-cffi-backend-api-*), so it lays down only the base; apt-get adds the rest and the kernel.
 BASE_PACKAGES=(systemd systemd-sysv udev dbus dbus-user-session libpam-systemd login passwd kmod procps kbd)

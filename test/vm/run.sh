@@ -9,7 +9,8 @@
 #
 # Usage: test/vm/run.sh [--rebuild-image] [--no-build]     (root)
 # Exit:  0 all passed; 1 a check failed; 77 Debian's mirror unreachable (image not buildable)
-# Env:   SDVM_CACHE (default test/vm/cache), SDVM_TIMEOUT (whole run in the VM, default 2400 s), SDVM_VERBOSE=1 (print the guest's log)
+# Env:   SDVM_CACHE (default test/vm/cache), SDVM_TIMEOUT (whole run in the VM, default 2400 s), SDVM_VERBOSE=1 (print the guest's log),
+#        DEBIAN_MIRROR (default: the Debian mirror this machine's apt uses, test/vm/mirror.sh)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -27,11 +28,15 @@ for arg in "$@"; do
   case "$arg" in
     --rebuild-image) rebuild_image=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,12p' "$0" | cut -c3-; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | cut -c3-; exit 0 ;;
     *) echo "test:vm: unknown option $arg (see --help)" >&2; exit 64 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "test:vm: needs root (debootstrap, chroot, mkfs of a root-owned tree)" >&2; exit 1; }
+# shellcheck source=test/vm/mirror.sh
+. "$HERE/mirror.sh"
+# No mirror configured is not an outage: fail now, before any build or retry.
+mirror=$(debian_mirror) || exit 1
 
 start=$(date +%s)
 stamp() { printf '[%4ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
@@ -63,10 +68,12 @@ for attempt in 1 2 3; do
   [ "$attempt" -lt 3 ] && { stamp "image build failed (try $attempt of 3); again in 20 s"; sleep 20; }
 done
 if [ "$image_ok" -eq 0 ]; then
-  mirror=${DEBIAN_MIRROR:-$(sed -n 's|^MIRROR="${DEBIAN_MIRROR:-\([^}]*\)}"|\1|p' "$HERE/image.sh")}
+  # A file: mirror has nothing to reach, so its failure is the image's own.
   mirror_host=${mirror#*://}; mirror_host=${mirror_host%%/*}
-  if ! timeout 20 bash -c "exec 3<>/dev/tcp/${mirror_host:-invalid}/80" 2>/dev/null; then
-    echo "test:vm: Debian's mirror ${mirror_host:-?} does not answer; the image cannot be built" >&2
+  case $mirror in https://*) port=443 ;; http://*) port=80 ;; *) port='' ;; esac
+  case $mirror_host in *:*) port=${mirror_host##*:}; mirror_host=${mirror_host%:*} ;; esac
+  if [ -n "$port" ] && ! timeout 20 bash -c "exec 3<>/dev/tcp/$mirror_host/$port" 2>/dev/null; then
+    echo "test:vm: Debian's mirror $mirror_host does not answer; the image cannot be built" >&2
     exit 77
   fi
   echo "test:vm: the image could not be built (logs in $CACHE)" >&2
