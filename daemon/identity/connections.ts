@@ -15,6 +15,8 @@ export interface OpenerAtConnection { pid: number; startTime: number; exe: strin
 
 export class ConnectionOpeners {
   private readonly seen = new Map<string, Promise<OpenerAtConnection | null>>();
+  /** Connections not seen appearing were there before the watch began, and so were their openers. */
+  private readonly watchStart = bootTicksNow();
 
   /** The bus announced `name`; `credentials` is the bus's answer for it. */
   arrived(name: string, credentials: Promise<PeerCredentials>): void {
@@ -29,6 +31,11 @@ export class ConnectionOpeners {
    */
   atConnection(name: string): Promise<OpenerAtConnection | null> | undefined {
     return this.seen.get(name);
+  }
+
+  /** For a connection not seen appearing: could a process with this start time have opened it? */
+  couldPredateWatch(startTime: number): boolean {
+    return this.watchStart === null || startTime <= this.watchStart;
   }
 
   gone(name: string): void {

@@ -54,7 +54,9 @@ export class ProcRequesterResolver implements RequesterResolver {
     const proc = creds.pid === null ? null : readProcessIdentity(creds.pid);
     // A process that is not the caller's UID, or not the one seen when the connection appeared,
     // did not open the connection (it exited and its PID was reused).
-    const sameOpener = atConnection === undefined || (atConnection !== null && atConnection.startTime === proc?.startTime);
+    const sameOpener = atConnection === undefined
+      ? proc !== null && (this.openers?.couldPredateWatch(proc.startTime) ?? true)
+      : atConnection !== null && atConnection.startTime === proc?.startTime;
     const opener = proc && proc.uid === creds.uid && sameOpener ? proc : null;
     const changes: string[] = [];
     if (opener && atConnection && atConnection.exe !== opener.exe) {

@@ -78,6 +78,9 @@ describe('process identity from /proc', () => {
       expect(await openers.atConnection(':1.mine')).toEqual({ pid: process.pid, startTime: readStartTime(process.pid), exe: process.execPath });
       openers.gone(':1.mine');
       expect(openers.atConnection(':1.mine')).toBeUndefined();
+      // A connection never seen appearing predates the watch: so must its opener.
+      expect(openers.couldPredateWatch(readStartTime(process.pid)!)).toBe(true);
+      expect(openers.couldPredateWatch(readStartTime(newer.pid!)!)).toBe(false);
     } finally {
       newer.kill('SIGKILL');
     }
