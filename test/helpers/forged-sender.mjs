@@ -2,7 +2,7 @@
 // makes one call. dbus-next only connects by address, so a local relay hands it the inherited
 // socket; the bus still sees the connection as the forger's (SO_PEERCRED of the socket itself).
 // Prints JSON lines: {"event":"hello","name":..} then {"body":[..]} or {"error":{"name","text"}}.
-import { closeSync, mkdtempSync, readSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, readSync, rmSync, writeSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,9 @@ function waitForExec() {
 }
 
 if (mode === 'exec-first') waitForExec();
-const relayPath = join(mkdtempSync(join(tmpdir(), 'sd-forged-')), 'relay');
+const relayDir = mkdtempSync(join(tmpdir(), 'sd-forged-'));
+const relayPath = join(relayDir, 'relay');
+process.on('exit', () => rmSync(relayDir, { recursive: true, force: true }));
 const inherited = new Socket({ fd: Number(busFd), readable: true, writable: true });
 const relay = createServer((local) => {
   local.pipe(inherited);
