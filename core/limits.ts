@@ -20,4 +20,8 @@ export const LIMITS = {
   cmdlineChars: 4096,
   historyRows: 10_000,
   bundleBytes: 512 * 1024 * 1024,
+  /** Entries of an export or import listed on the console (the counts cover all). */
+  bundleEntriesShown: 200,
+  /** Argon2 memory a bundle may ask for before anyone approved its import (a hostile file could ask for a GiB). */
+  bundleKdfKiBBeforeApproval: 256 * 1024,
 } as const;

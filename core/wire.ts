@@ -85,6 +85,18 @@ export interface KeyDetails {
   needsPassphrase: boolean;
 }
 
+/**
+ * What an export gives away, or what an import would add and overwrite. An import is decrypted
+ * before anyone is asked, so this describes what the bundle really holds.
+ */
+export interface BundleDetails {
+  direction: 'export' | 'import';
+  counts: { collections: number; items: number; keys: number; overwrites: number };
+  /** Overwrites first; at most LIMITS.bundleEntriesShown, `more` says how many were left out. */
+  entries: Array<{ what: 'collection' | 'item' | 'key'; action: 'add' | 'overwrite' | 'export'; label: string; was: string | null }>;
+  more: number;
+}
+
 export interface PendingRequest {
   id: string;
   kind: RequestKind;
@@ -97,6 +109,7 @@ export interface PendingRequest {
   items: ItemTarget[];
   sign: SignDetails | null;
   key: KeyDetails | null;
+  bundle?: BundleDetails;
   /** What "a" (approve and remember) would cover, or null if this request cannot be remembered. */
   rememberScope: { description: string; minutes: number } | null;
 }

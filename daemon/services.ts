@@ -4,7 +4,7 @@
 import type { CallContext } from '../core/dbus/service.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
-import type { ItemTarget, KeyDetails, RequesterInfo, RequestKind, SignDetails } from '../core/wire.js';
+import type { BundleDetails, ItemTarget, KeyDetails, RequesterInfo, RequestKind, SignDetails } from '../core/wire.js';
 import type { Clock } from './clock.js';
 import type { SecretStoreApi } from './store/types.js';
 
@@ -30,6 +30,9 @@ export interface ApprovalInput {
   items?: ItemTarget[];
   sign?: SignDetails;
   key?: KeyDetails;
+  bundle?: BundleDetails;
+  /** Bytes the handler keeps while the request waits (e.g. a decrypted bundle), for the pending budget. */
+  heldBytes?: number;
   /** null/undefined: this request can only be approved once. */
   remember?: RememberSpec | null;
   /**

@@ -216,6 +216,28 @@ function keyLines(r: PendingRequest, width: number): Line[] {
   return lines;
 }
 
+/** An export: what leaves and who holds its passphrase. An import: what it adds and, first, what it overwrites. */
+function bundleLines(r: PendingRequest, width: number, full: boolean): Line[] {
+  const b = r.bundle!;
+  const v = width - LABEL_WIDTH;
+  const { counts } = b;
+  const lines: Line[] = b.direction === 'export'
+    ? [
+      field('Bundle', `every secret (${counts.items} items)${counts.keys ? ` and ${counts.keys} PRIVATE signing keys` : ''}`, 'warn'),
+      field('', 'its passphrase was chosen by the requester: to the requester it is plaintext', 'warn'),
+    ]
+    : [field('Bundle', `adds ${counts.items} items and ${counts.keys} signing keys; overwrites ${counts.overwrites} here`, counts.overwrites ? 'warn' : 'bold')];
+  const shown = full ? b.entries : b.entries.slice(0, 8);
+  for (const e of shown) {
+    const what = `${e.what} ${inlineText(e.label, { maxWidth: Math.max(10, e.was === null ? v - 12 : Math.floor(v / 2) - 8) })}`;
+    lines.push(field(e.action === 'overwrite' ? 'OVERWRITES' : e.action === 'add' ? 'adds' : 'exports',
+      e.was === null ? what : `${what}  (now ${inlineText(e.was, { maxWidth: Math.max(10, Math.floor(v / 2) - 8) })})`, e.action === 'overwrite' ? 'warn' : undefined));
+  }
+  const left = b.entries.length - shown.length + b.more;
+  if (left > 0) lines.push(field('', `[${left} more not shown${full ? '' : ': Enter for full detail'}]`, 'dim'));
+  return lines;
+}
+
 /** Every detail line of one request; `full` keeps long messages and lists whole (up to the cap). */
 export function detailLines(r: PendingRequest, width: number, now: number, full: boolean): Line[] {
   const v = width - LABEL_WIDTH;
@@ -225,6 +247,7 @@ export function detailLines(r: PendingRequest, width: number, now: number, full:
   ];
   if (r.sign) lines.push(...signLines(r, width, full));
   if (r.key) lines.push(...keyLines(r, width));
+  if (r.bundle) lines.push(...bundleLines(r, width, full));
   if (r.items.length) lines.push(...itemLines(r, width, full));
   lines.push(...requesterLines(r, width));
   const scope = r.rememberScope;

@@ -77,7 +77,8 @@ function mib(bytes: number): string {
  */
 export function pendingBytes(input: ApprovalInput): number {
   return 256 + textBytes(input.summary) + textBytes(input.requester.claimed) + textBytes(input.items ?? null)
-    + textBytes(input.sign ?? null) + textBytes(input.key ?? null) + (input.sign?.payloadBytes ?? 0);
+    + textBytes(input.sign ?? null) + textBytes(input.key ?? null) + textBytes(input.bundle ?? null)
+    + (input.sign?.payloadBytes ?? 0) + (input.heldBytes ?? 0);
 }
 
 function textBytes(value: unknown): number {

@@ -119,6 +119,7 @@ export class ApprovalQueue implements ApprovalGate {
       items: input.items ?? [],
       sign: input.sign ?? null,
       key: input.key ?? null,
+      ...(input.bundle ? { bundle: input.bundle } : {}),
       rememberScope: key && input.remember ? { description: rememberLine(key, input.remember.action, this.opts.config.rememberMinutes), minutes: this.opts.config.rememberMinutes } : null,
     };
     const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {

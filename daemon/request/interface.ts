@@ -12,6 +12,8 @@ import { VERSION } from '../../core/version.js';
 import type { ItemTarget, RequesterInfo } from '../../core/wire.js';
 import { UidQuota } from '../approvals/quota.js';
 import type { DaemonServices } from '../services.js';
+import { verifiedBundleKeys } from '../signing/bundle-keys.js';
+import { exportDetails, importDetails } from './bundle-details.js';
 import type { ItemRecord } from '../store/types.js';
 import {
   validAttributes, validContentType, validId, validIds, validLabel, validOptionalId, validPassphrase, validSecret,
@@ -59,6 +61,7 @@ export function buildRequestInterface(
   const { store, approvals, requesters, audit } = services;
   // Creating an item reveals no secret, so it does not ask; but a loop of creations would fill
   // the store. Past this many an hour per UID, creation asks on the console too.
+  let importing = false;
   const createsWithoutAsking = new UidQuota(services.clock, services.config.budgets.createsWithoutAskingPerHour, 3_600_000);
 
   // Collection labels change only through this interface (and import), so they are cached
@@ -218,9 +221,13 @@ export function buildRequestInterface(
       try {
         const passphrase = validPassphrase(untrustedPassphrase, 'bundle passphrase');
         const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
-        const count = store.searchItems(null, {}).length;
+        const items = store.getItems(store.searchItems(null, {}));
+        const keys = store.listKeys();
+        // The requester chose the bundle's passphrase: to them the bundle is plaintext. Say so.
         await approvals.request({
-          kind: 'export', requester, summary: `${requesterName(requester)} wants to export the whole store (${count} items) as an encrypted bundle`,
+          kind: 'export', requester,
+          summary: `${requesterName(requester)} wants every secret in the store (${items.length} items)${keys.length ? ` and the private signing keys (${keys.length})` : ''}, in a bundle encrypted with a passphrase it chose itself: to it, the bundle is plaintext`,
+          bundle: exportDetails(store.listCollections().length, items.map((i) => i.label), keys),
           remember: null,
         }, ctx.sender);
         return await store.exportBundle(passphrase);
@@ -229,17 +236,31 @@ export function buildRequestInterface(
       }
     },
     ImportStore: async ([untrustedBundle, untrustedPassphrase, untrustedContext]: [Buffer, Buffer, unknown], ctx) => {
+      let mine = false;
       try {
         if (untrustedBundle.length > LIMITS.bundleBytes) throw new SdError('TooLarge', `bundle is larger than ${LIMITS.bundleBytes} bytes.`);
         const passphrase = validPassphrase(untrustedPassphrase, 'bundle passphrase');
         const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
-        await approvals.request({
-          kind: 'import', requester, summary: `${requesterName(requester)} wants to import a bundle of ${untrustedBundle.length} bytes into the store`,
-          remember: null,
-        }, ctx.sender);
-        labelsChanged();
-        return await store.importBundle(untrustedBundle, passphrase);
+        // Opening a bundle costs an Argon2 run before anyone is asked: one at a time.
+        if (importing) throw new SdError('RateLimited', 'Another bundle is being imported; try again when it is done.');
+        importing = mine = true;
+        const preview = await store.openImport(untrustedBundle, passphrase);
+        try {
+          const keys = await verifiedBundleKeys(preview.plan.keys, preview.keySecrets);
+          const bundle = importDetails(preview.plan, keys);
+          const { counts } = bundle;
+          await approvals.request({
+            kind: 'import', requester,
+            summary: `${requesterName(requester)} wants to import ${counts.items} items${counts.keys ? ` and ${counts.keys} signing keys` : ''} from a bundle${counts.overwrites ? `, OVERWRITING ${counts.overwrites} that exist here` : ', overwriting nothing'}`,
+            bundle, heldBytes: 2 * untrustedBundle.length, remember: null,
+          }, ctx.sender);
+          labelsChanged();
+          return preview.apply(keys);
+        } finally {
+          preview.wipe();
+        }
       } finally {
+        if (mine) importing = false;
         untrustedPassphrase.fill(0);
         untrustedBundle.fill(0);
       }

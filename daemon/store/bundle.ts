@@ -80,7 +80,8 @@ export interface OpenedBundle {
   plain: Buffer;
 }
 
-export async function openBundle(untrustedBundle: Buffer, passphrase: Buffer): Promise<OpenedBundle> {
+/** `maxMemoryKiB`: the most Argon2 memory the bundle's header may ask for (it is the file's claim). */
+export async function openBundle(untrustedBundle: Buffer, passphrase: Buffer, maxMemoryKiB = 1024 * 1024): Promise<OpenedBundle> {
   const bad = (why: string) => new SdError('BadBundle', why);
   if (untrustedBundle.length > LIMITS.bundleBytes) throw new SdError('TooLarge', `The bundle is larger than ${LIMITS.bundleBytes} bytes.`);
   if (untrustedBundle.length < HEADER_BYTES + TAG_BYTES + SUM_BYTES || !untrustedBundle.subarray(0, MAGIC.length).equals(MAGIC))
@@ -93,7 +94,7 @@ export async function openBundle(untrustedBundle: Buffer, passphrase: Buffer): P
   if (version !== VERSION) throw bad(`Unknown bundle version ${version}.`);
   const params = checkKdfParams({ memoryKiB: body.readUInt32BE(at), iterations: body.readUInt32BE(at + 4), parallelism: body.readUInt32BE(at + 8) });
   at += 12;
-  if (!params || params.memoryKiB > 1024 * 1024) throw bad('Its key-derivation parameters are out of range.');
+  if (!params || params.memoryKiB > maxMemoryKiB) throw bad(`Its key-derivation parameters are out of range (at most ${maxMemoryKiB} KiB of memory).`);
   const salt = body.subarray(at, at + SALT_BYTES);
   const nonce = body.subarray(at + SALT_BYTES, at + SALT_BYTES + 12);
   const header = body.subarray(0, HEADER_BYTES);

@@ -27,7 +27,7 @@ import { createSchema, DIGESTED_TABLES, isEmptyDatabase, TABLES, verifySchema, t
 import { encodeParts, mac, open, sameBytes, seal, sha256, wipe } from './seal.js';
 import { CORRUPT_ADVICE, translateStoreError } from './sqlite-errors.js';
 import { checkAttributes, checkPassphrase, checkSecret, checkText } from './validate.js';
-import type { CollectionRecord, ItemRecord, KeyRecord, NewItem, SecretStoreApi } from './types.js';
+import type { CollectionRecord, ImportPlan, ImportPreview, ItemRecord, KeyRecord, NewItem, SecretStoreApi } from './types.js';
 
 export interface StoreOptions {
   /** Argon2id memory for new passphrase wraps and bundles (config store.argon2MemoryKiB). */
@@ -752,27 +752,30 @@ class SecretStore implements SecretStoreApi {
   putKey(record: KeyRecord, armoredSecretKey: Buffer): void {
     this.guard(() => {
       this.unlockedKeys();
-      checkText(record.fingerprint, LIMITS.idChars, 'The fingerprint');
-      checkText(record.keyId, LIMITS.idChars, 'The key id');
-      checkText(record.algorithm, LIMITS.idChars, 'The algorithm');
-      if (!Array.isArray(record.userIds)) throw new SdError('InvalidArgs', 'userIds must be a list.');
-      for (const uid of record.userIds) checkText(uid, LIMITS.labelChars, 'A user id');
-      const subkeys = record.subkeys ?? [];
-      if (!Array.isArray(subkeys) || subkeys.length > LIMITS.subkeysPerKey) throw new SdError('InvalidArgs', `subkeys must be a list of at most ${LIMITS.subkeysPerKey}.`);
-      for (const fpr of subkeys) if (typeof fpr !== 'string' || !/^[0-9A-F]{40}$/.test(fpr)) throw new SdError('InvalidArgs', 'A subkey fingerprint must be 40 upper-case hex digits.');
-      checkSecret(armoredSecretKey);
-      const fpMac = this.fingerprintMac(record.fingerprint);
-      const meta: KeyRecord = { fingerprint: record.fingerprint, keyId: record.keyId, userIds: record.userIds, algorithm: record.algorithm, created: record.created };
-      if (record.subkeys !== undefined) meta.subkeys = subkeys;
-      this.write((w) => {
-        w.remove('signing_keys', [fpMac]);
-        w.insert('signing_keys', [
-          fpMac,
-          this.sealJson(meta, encodeParts('key', fpMac)),
-          seal(this.unlockedKeys().record, armoredSecretKey, encodeParts('key-secret', fpMac)),
-        ]);
-      });
+      this.write((w) => this.writeKey(w, record, armoredSecretKey));
     });
+  }
+
+  /** The one path that writes a key record, for putKey and import alike: every field checked the same way. */
+  private writeKey(w: Writer, record: KeyRecord, armoredSecretKey: Buffer): void {
+    checkText(record.fingerprint, LIMITS.idChars, 'The fingerprint');
+    checkText(record.keyId, LIMITS.idChars, 'The key id');
+    checkText(record.algorithm, LIMITS.idChars, 'The algorithm');
+    if (!Array.isArray(record.userIds)) throw new SdError('InvalidArgs', 'userIds must be a list.');
+    for (const uid of record.userIds) checkText(uid, LIMITS.labelChars, 'A user id');
+    const subkeys = record.subkeys ?? [];
+    if (!Array.isArray(subkeys) || subkeys.length > LIMITS.subkeysPerKey) throw new SdError('InvalidArgs', `subkeys must be a list of at most ${LIMITS.subkeysPerKey}.`);
+    for (const fpr of subkeys) if (typeof fpr !== 'string' || !/^[0-9A-F]{40}$/.test(fpr)) throw new SdError('InvalidArgs', 'A subkey fingerprint must be 40 upper-case hex digits.');
+    checkSecret(armoredSecretKey);
+    const fpMac = this.fingerprintMac(record.fingerprint);
+    const meta: KeyRecord = { fingerprint: record.fingerprint, keyId: record.keyId, userIds: record.userIds, algorithm: record.algorithm, created: record.created };
+    if (record.subkeys !== undefined) meta.subkeys = subkeys;
+    w.remove('signing_keys', [fpMac]);
+    w.insert('signing_keys', [
+      fpMac,
+      this.sealJson(meta, encodeParts('key', fpMac)),
+      seal(this.unlockedKeys().record, armoredSecretKey, encodeParts('key-secret', fpMac)),
+    ]);
   }
 
   getKeySecret(fingerprint: string): Buffer {
@@ -816,11 +819,27 @@ class SecretStore implements SecretStoreApi {
   }
 
   importBundle(bundle: Buffer, bundlePassphrase: Buffer): Promise<number> {
+    return this.openImport(bundle, bundlePassphrase).then((preview) => {
+      try {
+        return preview.apply();
+      } finally {
+        preview.wipe();
+      }
+    });
+  }
+
+  /**
+   * Decrypts and checks a bundle and says what importing it would add and overwrite, without
+   * writing anything: the console shows that before the human decides. apply() writes it all in
+   * one transaction; wipe() drops the decrypted contents (always call it).
+   */
+  openImport(bundle: Buffer, bundlePassphrase: Buffer): Promise<ImportPreview> {
     return this.guardAsync(async () => {
       this.unlockedKeys();
       if (!Buffer.isBuffer(bundle)) throw new SdError('InvalidArgs', 'The bundle must be bytes.');
       checkPassphrase(bundlePassphrase, 'The bundle passphrase');
-      const opened = await openBundle(bundle, bundlePassphrase);
+      // Opened before anyone approved: the file may not make us allocate more than our own store would.
+      const opened = await openBundle(bundle, bundlePassphrase, Math.max(LIMITS.bundleKdfKiBBeforeApproval, this.kdf.memoryKiB));
       try {
         this.unlockedKeys();
         const { contents, blobs } = opened;
@@ -832,37 +851,57 @@ class SecretStore implements SecretStoreApi {
           checkSecret(blobs[item.secret]!);
         }
         for (const key of contents.keys) checkSecret(blobs[key.secret]!);
-        this.write((w) => {
-          // The bundle is what the person chose to move here: its collection labels and aliases win.
-          for (const c of contents.collections) {
-            w.remove('collections', [c.id]);
-            this.insertCollection(w, c.id, c.label, c.aliases, c.created, c.modified);
-          }
-          for (const item of contents.items) {
-            this.removeItem(w, item.id);
-            const payload: ItemPayload = {
-              label: item.label,
-              attributes: Object.entries(item.attributes),
-              contentType: item.contentType,
-              created: item.created,
-              modified: item.modified,
+        const collections = new Map(this.listCollections().map((c) => [c.id, c]));
+        const storedKeys = new Set(this.listKeys().map((k) => k.fingerprint));
+        const plan: ImportPlan = {
+          collections: contents.collections.map((c) => ({ id: c.id, label: c.label, replaces: collections.get(c.id)?.label ?? null })),
+          items: contents.items.map((item) => {
+            const existing = this.getItems([item.id])[0];
+            return {
+              id: item.id, collectionId: item.collectionId, label: item.label, attributes: item.attributes,
+              replaces: existing ? { label: existing.label, attributes: existing.attributes } : null,
             };
-            this.insertItem(w, item.id, item.collectionId, payload, blobs[item.secret]!);
-          }
-          for (const key of contents.keys) {
-            const { secret, ...record } = key;
-            const fpMac = this.fingerprintMac(record.fingerprint);
-            w.remove('signing_keys', [fpMac]);
-            w.insert('signing_keys', [
-              fpMac,
-              this.sealJson(record, encodeParts('key', fpMac)),
-              seal(this.unlockedKeys().record, blobs[secret]!, encodeParts('key-secret', fpMac)),
-            ]);
-          }
-        });
-        return contents.items.length;
-      } finally {
+          }),
+          keys: contents.keys.map((k) => ({ fingerprint: k.fingerprint, userIds: k.userIds, replaces: storedKeys.has(k.fingerprint) })),
+        };
+        let wiped = false;
+        return {
+          plan,
+          keySecrets: contents.keys.map((k) => blobs[k.secret]!),
+          apply: (verifiedKeys?: KeyRecord[]) => this.guard(() => {
+            if (wiped) throw new SdError('Internal', 'The import was already wiped.');
+            this.write((w) => {
+              // The bundle is what the person chose to move here: its collection labels and aliases win.
+              for (const c of contents.collections) {
+                w.remove('collections', [c.id]);
+                this.insertCollection(w, c.id, c.label, c.aliases, c.created, c.modified);
+              }
+              for (const item of contents.items) {
+                this.removeItem(w, item.id);
+                const payload: ItemPayload = {
+                  label: item.label,
+                  attributes: Object.entries(item.attributes),
+                  contentType: item.contentType,
+                  created: item.created,
+                  modified: item.modified,
+                };
+                this.insertItem(w, item.id, item.collectionId, payload, blobs[item.secret]!);
+              }
+              contents.keys.forEach((key, n) => {
+                const { secret, ...record } = key;
+                this.writeKey(w, verifiedKeys?.[n] ?? record, blobs[secret]!);
+              });
+            });
+            return contents.items.length;
+          }),
+          wipe: () => {
+            wiped = true;
+            wipe(opened.plain);
+          },
+        };
+      } catch (err) {
         wipe(opened.plain);
+        throw err;
       }
     });
   }

@@ -89,6 +89,29 @@ export interface SecretStoreApi {
   exportBundle(bundlePassphrase: Buffer): Promise<Buffer>;
   /** Adds the bundle's contents; returns the number of items imported. BadBundle on damage or wrong passphrase. */
   importBundle(bundle: Buffer, bundlePassphrase: Buffer): Promise<number>;
+  /** Decrypts and checks a bundle and says what it would add and overwrite; writes nothing until apply(). */
+  openImport(bundle: Buffer, bundlePassphrase: Buffer): Promise<ImportPreview>;
 
   close(): void;
 }
+
+/** What importing a bundle would do, from its decrypted contents; `replaces` is what it overwrites. */
+export interface ImportPlan {
+  collections: Array<{ id: string; label: string; replaces: string | null }>;
+  items: Array<{ id: string; collectionId: string; label: string; attributes: Record<string, string>; replaces: { label: string; attributes: Record<string, string> } | null }>;
+  keys: Array<{ fingerprint: string; userIds: string[]; replaces: boolean }>;
+}
+
+export interface ImportPreview {
+  plan: ImportPlan;
+  /** The keys' armored secrets in plan order (views into the decrypted bundle), to check before apply. */
+  keySecrets: Buffer[];
+  /**
+   * Writes everything in one transaction; returns the number of items. `verifiedKeys` (plan
+   * order) replace the bundle's own key records, e.g. facts read from the key material itself.
+   */
+  apply(verifiedKeys?: KeyRecord[]): number;
+  /** Drops the decrypted contents; call it whatever happened. */
+  wipe(): void;
+}
+

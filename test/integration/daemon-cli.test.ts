@@ -190,7 +190,10 @@ describe('a running daemon', () => {
     const bundle = join(tmp, 'store.bundle');
     const exporting = runCli(['export', bundle, '--passphrase-file', passFile], { env: h.env });
     const exportReq = await h.console.waitForPending((r) => r.kind === 'export');
-    expect(exportReq.summary).toMatch(/export the whole store \(2 items\)/);
+    // Honest about what leaves: every secret, and that the requester chose the passphrase.
+    expect(exportReq.summary).toMatch(/wants every secret in the store \(2 items\).*passphrase it chose itself: to it, the bundle is plaintext/);
+    expect(exportReq.bundle).toMatchObject({ direction: 'export', counts: { items: 2, keys: 0 } });
+    expect(exportReq.bundle!.entries.map((e) => e.label).sort()).toEqual(['GitHub token', 'Mail']);
     await h.console.decide(exportReq.id, 'once');
     const exported = await exporting;
     expect(exported.code, exported.stderr).toBe(0);
@@ -201,6 +204,9 @@ describe('a running daemon', () => {
     try {
       const importing = runCli(['import', bundle, '--passphrase-file', passFile], { env: fresh.env });
       const importReq = await fresh.console.waitForPending((r) => r.kind === 'import');
+      // Decrypted before asking: the console says what the bundle holds, not its size.
+      expect(importReq.summary).toMatch(/wants to import 2 items from a bundle, overwriting nothing/);
+      expect(importReq.bundle).toMatchObject({ direction: 'import', counts: { items: 2, overwrites: 0 } });
       await fresh.console.decide(importReq.id, 'once');
       const imported = await importing;
       expect(imported.code, imported.stderr).toBe(0);
@@ -215,6 +221,20 @@ describe('a running daemon', () => {
       await fresh.console.decide((await fresh.console.waitForPending((r) => r.kind === 'secret')).id, 'once');
       const secrets = (await reading)[0].map((s: any[]) => Buffer.from(s[1]).toString()).sort();
       expect(secrets).toEqual(['gh-secret-value', 'mail-secret-value']);
+
+      // Again, into a store that now holds them, one label changed here: the overwrites come first, with what they replace.
+      const renaming = client.call({ member: 'UpdateItem', signature: 'ssa{ss}a{sv}', body: [items[0][0], 'renamed here', items[0][3], {}] });
+      await fresh.console.decide((await fresh.console.waitForPending((r) => r.kind === 'write')).id, 'once');
+      await renaming;
+      const again = runCli(['import', bundle, '--passphrase-file', passFile], { env: fresh.env });
+      const overwrite = await fresh.console.waitForPending((r) => r.kind === 'import');
+      const { overwrites } = overwrite.bundle!.counts;
+      expect(overwrites).toBe(2);
+      expect(overwrite.summary).toContain(`OVERWRITING ${overwrites} that exist here`);
+      expect(overwrite.bundle!.entries.slice(0, overwrites).every((e) => e.action === 'overwrite')).toBe(true);
+      expect(overwrite.bundle!.entries.find((e) => e.was === 'renamed here')).toMatchObject({ what: 'item', action: 'overwrite' });
+      await fresh.console.decide(overwrite.id, 'deny');
+      expect((await again).code).toBe(1);
     } finally {
       await fresh.stop();
     }
@@ -224,11 +244,11 @@ describe('a running daemon', () => {
     const bundle = join(tmp, 'store.bundle');
     const wrong = join(tmp, 'wrong-pass');
     writeFileSync(wrong, 'not it\n', { mode: 0o600 });
-    const importing = runCli(['import', bundle, '--passphrase-file', wrong], { env: h.env });
-    await h.console.decide((await h.console.waitForPending((r) => r.kind === 'import')).id, 'once');
-    const r = await importing;
+    // The bundle is opened before anyone is asked, so a wrong passphrase never reaches the console.
+    const r = await runCli(['import', bundle, '--passphrase-file', wrong], { env: h.env });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bundle/i);
+    expect((await h.console.listPending()).filter((p) => p.kind === 'import')).toEqual([]);
     const [ids] = await desktop.call({ member: 'SearchItems', signature: 'sa{ss}', body: ['', {}] });
     expect(ids).toHaveLength(2);
   });
