@@ -157,6 +157,23 @@ function processSegments(p: ProcessInfo, width: number): Segment[] {
   return [...(p.exe === null ? [seg('(exe unreadable)', 'dim')] : shown(p.exe, Math.max(8, Math.floor(width / 2)))), seg(`[${p.pid}]`)];
 }
 
+/**
+ * What /proc said about the process that opened the connection, labelled as exactly that: it is
+ * not proof of who sends (a process can connect, fork and exec). Changes between the daemon's
+ * reads come first, in the warning style.
+ */
+function openerLines(r: RequestDetail, v: number): Line[] {
+  const p = r.requester.process;
+  if (!p) return [field('  opener', 'the process that opened the connection is gone', 'warn')];
+  const lines = (r.requester.changes ?? []).map((c) => field('  changed', shown(`pid ${p.pid} ${c}`, v, 'warn')));
+  const lead = `the process that opened the connection (pid ${p.pid}) now runs `;
+  lines.push(field('  exe', [seg(lead), ...shown(p.exe ?? '(unreadable)', Math.max(8, v - lead.length))]));
+  lines.push(field('  cmdline', shown(p.cmdline.join(' '), v)));
+  lines.push(...omittedLine(r, 'requester.cmdline', 'arguments'));
+  lines.push(field('  cwd', shown(p.cwd ?? '(unreadable)', v)));
+  return lines;
+}
+
 function requesterLines(r: RequestDetail, width: number): Line[] {
   const v = width - LABEL_WIDTH;
   const q = r.requester;
@@ -164,12 +181,7 @@ function requesterLines(r: RequestDetail, width: number): Line[] {
   const lines: Line[] = [
     field('Requester', [seg(`uid ${q.uid}`, 'bold'), ...(q.userName ? [seg(' ('), ...shown(q.userName, 32, 'bold'), seg(')')] : []), seg(p ? `  pid ${p.pid}` : '  process gone', 'bold')]),
   ];
-  if (p) {
-    lines.push(field('  exe', shown(p.exe ?? '(unreadable)', v)));
-    lines.push(field('  cmdline', shown(p.cmdline.join(' '), v)));
-    lines.push(...omittedLine(r, 'requester.cmdline', 'arguments'));
-    lines.push(field('  cwd', shown(p.cwd ?? '(unreadable)', v)));
-  }
+  lines.push(...openerLines(r, v));
   if (q.systemdUnit) lines.push(field('  unit', shown(q.systemdUnit, v)));
   if (q.chain.length) lines.push(field('  parents', q.chain.flatMap((c, i) => [...(i ? [seg(' < ')] : []), ...processSegments(c, width)])));
   lines.push(field('  bus name', shown(q.busName, v, 'dim')));

@@ -127,7 +127,7 @@ describe('views', () => {
     expect(press(s, ['l'], NOW).actions).toEqual([{ type: 'lock' }]);
     const r = press(s, ['r'], NOW);
     expect(r.actions).toEqual([{ type: 'load-remembered' }]);
-    const withList = { ...r.state, remembered: [1, 2].map((n) => ({ id: `m${n}`, kind: 'secret' as const, uid: 1000, exe: '/usr/bin/x', target: 't', targetLabel: 'T', createdAt: NOW, expiresAt: NOW + 60_000 })) };
+    const withList = { ...r.state, remembered: [1, 2].map((n) => ({ id: `m${n}`, kind: 'secret' as const, uid: 1000, exe: '/usr/bin/x', holder: 'any process of uid 1000 that presents itself as /usr/bin/x', target: 't', targetLabel: 'T', createdAt: NOW, expiresAt: NOW + 60_000 })) };
     expect(press(withList, ['j', 'd'], NOW).actions).toEqual([{ type: 'revoke', id: 'm2' }]);
   });
 });
