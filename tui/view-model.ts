@@ -473,12 +473,14 @@ function historyLines(entries: HistoryEntry[], width: number): Line[] {
 
 function rememberedLines(entries: RememberedDecision[], selected: number, now: number, width: number): Line[] {
   if (!entries.length) return [[seg('No remembered decisions.', 'dim')]];
+  const holderWidth = Math.max(20, Math.floor((width - 40) * 0.6));
   return entries.map((e, i) => {
     const style: Style = i === selected ? 'focus' : 'normal';
     return [
       seg(`${i === selected ? '>' : ' '} ${BADGES[e.kind].text.padEnd(7)}uid ${e.uid}  `, style),
-      ...shown(e.exe, 30, i === selected ? 'focus' : 'bold'),
-      seg('  ', style), ...shown(e.targetLabel, Math.max(10, width - 70), style), seg(`  expires in ${countdown(e.expiresAt, now)}`, style),
+      // Who the grant covers, in the words its remember line used (not just an executable).
+      ...shown(e.holder, holderWidth, i === selected ? 'focus' : 'bold'),
+      seg('  ', style), ...shown(e.targetLabel, Math.max(10, width - 40 - holderWidth), style), seg(`  expires in ${countdown(e.expiresAt, now)}`, style),
     ];
   });
 }
