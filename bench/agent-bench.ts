@@ -87,7 +87,7 @@ async function startApprovingConsole(systemAddress: string): Promise<MessageBus>
     busy = true;
     try {
       const [json] = await con('ListPending');
-      for (const req of JSON.parse(json) as { id: string }[]) {
+      for (const req of (JSON.parse(json) as { requests: { id: string }[] }).requests) {
         if (decided.has(req.id)) continue;
         decided.add(req.id);
         await con('Decide', 'ssu', [req.id, 'remember', 60]).catch(() => undefined);
@@ -117,7 +117,7 @@ async function startOurs(): Promise<Stack> {
   dirs.push(stateDir);
   chmodSync(stateDir, 0o700);
   const configPath = join(policyDir, 'config.json');
-  writeFileSync(configPath, JSON.stringify({ desktopUser: user, companionUser: user, stateDir, logLevel: 'warning', maxPendingPerRequester: 1000, store: { argon2MemoryKiB: 1024, argon2Iterations: 1 } }));
+  writeFileSync(configPath, JSON.stringify({ desktopUser: user, companionUser: user, stateDir, logLevel: 'warning', maxPendingPerRequester: 1000, budgets: { createsWithoutAskingPerHour: 1_000_000 }, store: { argon2MemoryKiB: 1024, argon2Iterations: 1 } }));
   const sessionAddress = await startBus('session', []);
   const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: systemAddress, DBUS_SESSION_BUS_ADDRESS: sessionAddress };
   delete env.NOTIFY_SOCKET;

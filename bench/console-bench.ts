@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     await call(decider, 'CreateStore', 'ay', [Buffer.from('bench passphrase')], CONSOLE_INTERFACE);
     const [itemId] = await call(client, 'CreateItem', 'ssa{ss}aysba{sv}', ['login', 'Bench token', { service: 'bench' }, Buffer.from('bench-secret'), 'text/plain', false, {}]);
     const getSecrets = () => call(client, 'GetSecrets', 'asa{sv}', [[itemId], {}]);
-    const listPending = async () => JSON.parse((await call(decider, 'ListPending', '', [], CONSOLE_INTERFACE))[0] as string) as Array<{ id: string }>;
+    const listPending = async () => (JSON.parse((await call(decider, 'ListPending', '', [], CONSOLE_INTERFACE))[0] as string) as { requests: Array<{ id: string }> }).requests;
 
     tui = consoleInPty(env);
     await tui.waitFor((s) => s.includes('store unlocked | 0 pending'), 'the console');

@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     const address = await new Promise<string>((resolve) => busd.stdout!.once('data', (d: Buffer) => resolve(d.toString().split('\n')[0]!.trim())));
     const stateDir = join(dir, 'state');
     // The reference Argon2id parameters (64 MiB, t=3): unlock time is one of the figures.
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ desktopUser: user, companionUser: user, stateDir, logLevel: 'notice', requestTimeoutSeconds: 60 }));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ desktopUser: user, companionUser: user, stateDir, logLevel: 'notice', requestTimeoutSeconds: 60, budgets: { createsWithoutAskingPerHour: 1_000_000 } }));
     // SD_DAEMON_NODE_ARGS: extra node flags for the daemon (e.g. --cpu-prof), on top of the unit's.
     const nodeArgs = (process.env.SD_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const daemon = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', 'secrets-dispatcher'), 'daemon', '--config', join(dir, 'config.json')], {
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     consoleBus.on('message', (msg: dbus.Message) => {
       if (msg.member !== 'Changed') return;
       void call(consoleBus, 'ListPending', '', [], CONSOLE_INTERFACE).then(async ([json]) => {
-        for (const r of JSON.parse(json) as { id: string }[]) await call(consoleBus, 'Decide', 'ssu', [r.id, 'remember', 60], CONSOLE_INTERFACE).catch(() => undefined);
+        for (const r of (JSON.parse(json) as { requests: { id: string }[] }).requests) await call(consoleBus, 'Decide', 'ssu', [r.id, 'remember', 60], CONSOLE_INTERFACE).catch(() => undefined);
       });
     });
 

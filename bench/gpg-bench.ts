@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { callMethod, connectBus, disconnectBus, nameHasOwner, type MessageBus } from '../core/dbus/bus.js';
 import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
 import { renderPolicy, renderTestBusConfig } from '../dbus-policy/render.js';
-import type { PendingRequest } from '../core/wire.js';
+import type { PendingList, PendingSummary } from '../core/wire.js';
 import { LeanBus } from '../gpg-client/lean-bus.cjs';
 import { percentile } from './measure.js';
 
@@ -79,10 +79,10 @@ async function waitUntil(what: string, check: () => Promise<boolean> | boolean, 
 
 /** Approve the next pending request as the console would (once, or remember for 60 minutes). */
 async function approveNext(consoleBus: MessageBus, verb: 'once' | 'remember'): Promise<void> {
-  let found: PendingRequest | undefined;
+  let found: PendingSummary | undefined;
   await waitUntil('a pending request', async () => {
     const [json] = await callMethod(consoleBus, { ...target, interface: CONSOLE_INTERFACE, member: 'ListPending' });
-    found = (JSON.parse(json) as PendingRequest[])[0];
+    found = (JSON.parse(json) as PendingList).requests[0];
     return !!found;
   });
   await callMethod(consoleBus, { ...target, interface: CONSOLE_INTERFACE, member: 'Decide', signature: 'ssu', body: [found!.id, verb, 60] });

@@ -24,4 +24,24 @@ export const LIMITS = {
   bundleEntriesShown: 200,
   /** Argon2 memory a bundle may ask for before anyone approved its import (a hostile file could ask for a GiB). */
   bundleKdfKiBBeforeApproval: 256 * 1024,
+  // What the console is sent of anything a requester chose: what a person can read on a screen,
+  // and small enough that one reply stays far below the bus's message limit (32 MiB) however
+  // hostile the request (JSON may spell one byte as six).
+  /** Characters of any one text shown (a label, a value, a path, one line of a message). */
+  shownTextChars: 512,
+  /** Rows of the pending list in one reply, and its size; past either, the console says how many more wait. */
+  shownListRows: 200,
+  shownListBytes: 1024 * 1024,
+  /** Per request detail: lines of a message, entries of each list, and the reply's size. */
+  shownMessageLines: 1000,
+  shownItems: 16,
+  shownAttributes: 16,
+  shownClaims: 32,
+  shownHeaders: 32,
+  shownFiles: 500,
+  shownUserIds: 16,
+  shownCmdlineArgs: 64,
+  shownContradictions: 16,
+  /** Past this, the message and file list are cut further (halved until the reply fits). */
+  shownDetailBytes: 4 * 1024 * 1024,
 } as const;

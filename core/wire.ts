@@ -5,7 +5,7 @@ export type RequestKind = 'secret' | 'write' | 'delete' | 'sign' | 'key' | 'expo
 export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
 export type DecisionVerb = 'once' | 'remember' | 'deny';
 
-/** A process as read by the daemon from /proc (verified, not claimed). */
+/** A process as the daemon read it from /proc (not claimed by the client; not proof of who sends). */
 export interface ProcessInfo {
   pid: number;
   /** Start time in clock ticks since boot (/proc/PID/stat field 22): with pid, names the process uniquely. */
@@ -22,9 +22,23 @@ export interface RequesterInfo {
   /** From the bus (GetConnectionCredentials): trustworthy. */
   uid: number;
   userName: string | null;
-  /** The calling process, read from /proc by PID from the bus; null if it vanished. */
+  /**
+   * The process that opened the connection (the bus's PID), as /proc showed it at the request;
+   * null if it was gone or its PID reused. It need not be the sender: a process can connect, fork
+   * and exec, and the connection can be handed to any process of the UID.
+   */
   process: ProcessInfo | null;
-  /** Parents of the calling process, nearest first, up to the session leader (bounded depth). */
+  /**
+   * That process's executable when the bus announced the connection (null: unreadable or already
+   * gone then); absent when the daemon did not see the connection appear.
+   */
+  exeAtConnection?: string | null;
+  /**
+   * What changed between the daemon's reads of that process (connection appeared, request,
+   * decision), in the daemon's own words; empty or absent when nothing did.
+   */
+  changes?: string[];
+  /** Parents of the opening process, nearest first, up to the session leader (bounded depth). */
   chain: ProcessInfo[];
   systemdUnit: string | null;
   /**
@@ -100,6 +114,46 @@ export interface PendingRequest {
   rememberScope: { description: string; minutes: number } | null;
 }
 
+/**
+ * Who asks, as a list row shows it: the UID from the bus, the process's verified executable, and
+ * what a forwarder (the agent) reports about the program behind it. No `comm`: a process sets that
+ * itself.
+ */
+export interface RequesterFacts {
+  busName: string;
+  uid: number;
+  userName: string | null;
+  process: { pid: number; exe: string | null } | null;
+  /** Only the claims a row shows (`via`, `requester.exe`, `requester.pid`); never trusted. */
+  claimed: Record<string, string>;
+}
+
+/** One row of the console's pending list (ListPending): display-sized, the detail comes with GetRequest. */
+export interface PendingSummary {
+  id: string;
+  kind: RequestKind;
+  createdAt: number;
+  deadline: number;
+  summary: string;
+  requester: RequesterFacts;
+}
+
+/** ListPending's reply: the oldest requests that fit, and how many wait in all. */
+export interface PendingList {
+  requests: PendingSummary[];
+  total: number;
+}
+
+/**
+ * GetRequest's reply: one request with every text and list cut to what a screen can show
+ * (core/limits.ts `shown*`); `omitted` counts what was left out, by list: `items`,
+ * `items.N.attributes`, `sign.message` (lines), `sign.headers`, `sign.files`, `sign.key.userIds`,
+ * `key.userIds`, `requester.claimed`, `requester.cmdline`, `sign.contradictions`.
+ */
+export interface RequestDetail extends PendingRequest {
+  omitted: Record<string, number>;
+}
+
 export interface HistoryEntry {
   id: string;
   /** 'store': create/unlock/lock/passphrase changes (see core/audit.ts). */
@@ -122,8 +176,11 @@ export interface RememberedDecision {
   id: string;
   kind: RequestKind;
   uid: number;
+  /** The executable of the process that opened the connection when the grant was given. */
   exe: string;
-  /** Item id for secret reads; `repository\0key` for signing. */
+  /** Who the grant covers, in the words the remember line showed (approvals/grant-scope.ts). */
+  holder: string;
+  /** Item id for secret reads; payload kind, key, signer and repository for signing (signing/methods.ts). */
   target: string;
   targetLabel: string;
   createdAt: number;

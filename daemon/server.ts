@@ -18,7 +18,9 @@ import { AuditLog } from './audit/audit-log.js';
 import { UnattendedRowQuota } from './audit/unattended-quota.js';
 import { systemClock, type Clock } from './clock.js';
 import { buildConsoleInterface } from './console/interface.js';
-import { describeForConsole, ProcRequesterResolver, requesterStillRunning } from './identity/requesters.js';
+import { ConnectionOpeners } from './identity/connections.js';
+import { readStartTime } from './identity/proc.js';
+import { describeForConsole, ProcRequesterResolver, requesterChange } from './identity/requesters.js';
 import { buildRequestInterface, type RequestHooks } from './request/interface.js';
 import type { DaemonServices } from './services.js';
 import { loadInterfaceSpec } from './spec.js';
@@ -118,15 +120,17 @@ async function startHolding(opts: DaemonOptions, stateLock: StateLock): Promise<
   const server = new ObjectServer(bus, { logger: logger.child('bus') });
   const consoles = new ConsoleRegistry((destination, generation) =>
     server.emitSignal(DISPATCHER_OBJECT_PATH, CONSOLE_INTERFACE, 'Changed', 't', [generation], destination));
+  const openers = new ConnectionOpeners();
   const queue = new ApprovalQueue({
     config, consoles, audit, logger: logger.child('approvals'), clock,
     storeLocked: () => !store.initialized || store.locked,
-    requesterStillRunning,
+    requesterChange,
+    openerAlive: (pid, startTime) => readStartTime(pid) === startTime,
     describeRequester: describeForConsole,
   });
   const services: DaemonServices = {
     config, logger, store, approvals: queue, audit, now, clock,
-    requesters: new ProcRequesterResolver(uids, users),
+    requesters: new ProcRequesterResolver(uids, users, openers),
   };
 
   const desktopLocks = new DesktopLockLimit(clock, config.desktopLockIntervalSeconds * 1000);
@@ -162,9 +166,10 @@ async function startHolding(opts: DaemonOptions, stateLock: StateLock): Promise<
   const consoleImpl = buildConsoleInterface(loadInterfaceSpec('net.mowaka.SecretsDispatcher1.Console.xml', CONSOLE_INTERFACE), { services, queue, consoles, auditLog, hooks });
 
   await watchConnections(bus, {
-    arrived: (name) => server.prefetchPeer(name),
+    arrived: (name) => openers.arrived(name, server.prefetchPeer(name)),
     gone: (name) => {
       server.forgetPeer(name);
+      openers.gone(name);
       queue.ownerGone(name);
       if (consoles.gone(name)) {
         logger.info('console went away', { busName: name });

@@ -8,13 +8,19 @@ import type { BundleDetails, ItemTarget, KeyDetails, RequesterInfo, RequestKind,
 import type { Clock } from './clock.js';
 import type { SecretStoreApi } from './store/types.js';
 
-/** What a remembered decision would cover: one entry per target (item id, or `repository\0key`). */
+/**
+ * What a remembered decision would cover: one entry per target (an item id; for signing the
+ * payload kind, key, signer and repository). Who it covers is the gate's (approvals/grant-scope.ts).
+ */
 export interface RememberSpec {
   kind: RequestKind;
   targets: string[];
   targetLabel: string;
-  /** Shown on the console next to `a`, e.g. "python3 may read 'GitHub token' for 10 minutes". */
-  description: string;
+  /**
+   * What the holder may do, completing the console's remember line "<holder> may <action> for N
+   * minutes", e.g. "read 'GitHub token'". It must name everything the targets bind.
+   */
+  action: string;
 }
 
 export interface ApprovalInput {
@@ -52,7 +58,7 @@ export interface ApprovalGate {
 }
 
 export interface RequesterResolver {
-  /** Verified identity from the bus and /proc, plus the caller's claims (context a{sv}) kept apart. */
+  /** The UID from the bus, the connection's opener from /proc, and the caller's claims (context a{sv}) kept apart. */
   resolve(ctx: CallContext, untrustedContext: Record<string, unknown>): Promise<RequesterInfo>;
   /** Throws NotAuthorized unless the caller's UID may use the request interface. */
   assertDesktopCaller(ctx: CallContext): Promise<void>;

@@ -135,7 +135,7 @@ try {
     await sleep(300);
   };
   await waitFor(/store unlocked \| 0 pending/);
-  const pendingIds = async () => JSON.parse((await call(human, CONSOLE_INTERFACE, 'ListPending'))[0]).map((r) => r.id);
+  const pendingIds = async () => JSON.parse((await call(human, CONSOLE_INTERFACE, 'ListPending'))[0]).requests.map((r) => r.id);
 
   // A secret request, with an earlier decision in the recent list.
   const [itemId] = await call(requester, REQUEST_INTERFACE, 'CreateItem', 'ssa{ss}aysba{sv}',

@@ -3,9 +3,10 @@
 // to the daemon. Errors from the daemon end up on screen as one line, never as a crash.
 import { type ErrorCode, isSdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { RequestDetail } from '../core/wire.js';
 import { ConsoleClient } from './console-client.js';
 import { handleKey, type Action, type Key } from './keys.js';
-import { applyPending, applyStatus, initialState, newPrompt, notify, unmarkDecided, wipePrompt, type ConsoleState } from './state.js';
+import { applyDetail, applyPending, applyStatus, initialState, newPrompt, notify, unmarkDecided, wipePrompt, type ConsoleState } from './state.js';
 import { ConsoleScreen } from './screen.js';
 import { renderView, type View } from './view-model.js';
 import { VtHolder, vtNumberOf } from './vt.js';
@@ -48,8 +49,27 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
   const restoreVt = () => vt?.restore();
   process.once('exit', restoreVt);
 
+  // The focused request's detail is read when focus moves to it; keys are handled meanwhile (they
+  // decide nothing until it is on screen).
+  let detailWanted: string | null = null;
+  const fetchDetail = (): void => {
+    const id = state.focusedId;
+    if (id === null || state.detail?.id === id || detailWanted === id) return;
+    detailWanted = id;
+    client.getRequest(id).then(
+      (detail: RequestDetail) => update((s) => applyDetail(s, detail, now())),
+      (err: unknown) => {
+        // NotFound: it ended meanwhile; the next list says so.
+        if (!(isSdError(err) && err.code === 'NotFound')) fail('Cannot read the request', err);
+      },
+    ).finally(() => {
+      if (detailWanted === id) detailWanted = null;
+    });
+  };
+
   const render = () => {
     if (stopped) return;
+    fetchDetail();
     // Hold the VT before a request becomes visible, release it only after none is.
     try {
       vt?.setRequestsShown(state.pending.length > 0);
@@ -59,7 +79,7 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
     lastView = renderView(state, screen.size, now());
     screen.paint(lastView);
   };
-  const update = (change: (s: ConsoleState) => ConsoleState) => {
+  const update = (change: (s: ConsoleState) => ConsoleState): void => {
     state = change(state);
     render();
   };
@@ -70,10 +90,22 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
     update((s) => notify(s, text, 'error', now()));
   };
 
-  const client = new ConsoleClient({
+  const client: ConsoleClient = new ConsoleClient({
     address: options.busAddress,
     events: {
-      snapshot: (status, list) => update((s) => applyPending(applyStatus(s, status), list, now())),
+      snapshot: async (status, list): Promise<void> => {
+        const apply = (s: ConsoleState) => applyPending(applyStatus(s, status), list, now());
+        // A request that takes focus appears together with its detail, not a round trip later.
+        const next = apply(state);
+        if (next.focusedId !== null && next.detail?.id !== next.focusedId) {
+          const detail: RequestDetail | null = await client.getRequest(next.focusedId).catch(() => null);
+          if (detail) {
+            update((s) => applyDetail(apply(s), detail, now()));
+            return;
+          }
+        }
+        update(apply);
+      },
       connection: (c, reason) => {
         if (c === 'connected') {
           update((s) => (everConnected ? notify({ ...s, connection: 'connected' }, 'Connected to the daemon again; showing its current queue.', 'info', now()) : { ...s, connection: 'connected' }));
@@ -188,6 +220,10 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
         } catch (err) {
           fail('Cannot update the remembered decisions', err);
         }
+        return;
+      case 'redraw':
+        lastView = renderView(state, screen.size, now());
+        screen.redraw(lastView);
         return;
       case 'quit':
         requestQuit();

@@ -1,16 +1,17 @@
 // The console's side of the console interface (daemon/introspection/…Console.xml): registers as the
-// console, re-reads the pending list on every unicast Changed, and carries the human's decisions
+// console, re-reads the (display-sized) pending list on every unicast Changed, reads one request's
+// detail when the screen needs it, and carries the human's decisions
 // and passphrases to the daemon. When the daemon goes away (restart, crash) or the bus itself does,
 // it says so through onConnection and keeps trying; once back it registers again and refreshes, so
 // the screen shows the daemon's queue, which survives a console crash and is rebuilt after a daemon
 // restart.
 import { callMethod, connectBus, disconnectBus, fromVariantMap, type Message, type MessageBus } from '../core/dbus/bus.js';
 import { CONSOLE_INTERFACE, DBUS_INTERFACE, DBUS_NAME, DBUS_PATH, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH } from '../core/names.js';
-import type { DaemonStatus, DecisionVerb, HistoryEntry, PendingRequest, RememberedDecision } from '../core/wire.js';
+import type { DaemonStatus, DecisionVerb, HistoryEntry, PendingList, RememberedDecision, RequestDetail } from '../core/wire.js';
 
 export interface ConsoleClientEvents {
-  /** The daemon's status and queue, read together after each Changed. */
-  snapshot(status: DaemonStatus, pending: PendingRequest[]): void;
+  /** The daemon's status and queue, read together after each Changed; the next read waits for it. */
+  snapshot(status: DaemonStatus, pending: PendingList): Promise<void> | void;
   connection(state: 'connected' | 'lost', reason?: string): void;
 }
 
@@ -155,7 +156,7 @@ export class ConsoleClient {
           this.refreshAgain = false;
           // Both in flight at once: one round trip less between a request arriving and the screen.
           const [[statusMap], [json]] = await Promise.all([this.call('Status'), this.call('ListPending')]);
-          this.options.events.snapshot(parseStatus(statusMap), JSON.parse(json as string) as PendingRequest[]);
+          await this.options.events.snapshot(parseStatus(statusMap), JSON.parse(json as string) as PendingList);
         } while (this.refreshAgain && !this.stopped);
       } catch (err) {
         if (!this.stopped) this.lost((err as Error).message);
@@ -173,6 +174,12 @@ export class ConsoleClient {
       destination: DISPATCHER_BUS_NAME, path: DISPATCHER_OBJECT_PATH, interface: CONSOLE_INTERFACE,
       member, signature, body, timeoutMs: CALL_TIMEOUT_MS,
     });
+  }
+
+  /** One pending request, cut by the daemon to what a screen shows. */
+  async getRequest(id: string): Promise<RequestDetail> {
+    const [json] = await this.call('GetRequest', 's', [id]);
+    return JSON.parse(json as string) as RequestDetail;
   }
 
   async decide(id: string, verb: DecisionVerb, minutes: number): Promise<void> {

@@ -2,10 +2,12 @@
 // a human's key on the request they meant (DESIGN §3, issue 3 item 3) live here:
 // - y / a / n act only on the request on screen (its id travels with the action);
 // - for guardMs after a request appears or takes focus, those keys are ignored and the screen says so;
+// - when the request in focus vanishes, they do nothing until a navigation key picks another;
+// - they decide nothing until the request's detail is on screen;
 // - outside the list and detail views they decide nothing.
 import type { DecisionVerb } from '../core/wire.js';
 import { LIMITS } from '../core/limits.js';
-import { type ConsoleState, type PassphrasePrompt, focus, focusedRequest, markDecided, newPrompt, notify, wipePrompt } from './state.js';
+import { type ConsoleState, type PassphrasePrompt, focus, focusedRequest, leaveGone, markDecided, newPrompt, notify, wipePrompt } from './state.js';
 
 /** A key as the screen reports it: one printable character, or a name (enter, up, C-u, ...). */
 export type Key = string;
@@ -25,6 +27,8 @@ export type Action =
   | { type: 'load-history' }
   | { type: 'load-remembered' }
   | { type: 'revoke'; id: string }
+  /** Ctrl+L: paint the whole screen again, whatever the terminal shows now. */
+  | { type: 'redraw' }
   | { type: 'quit' };
 
 export interface KeyContext {
@@ -46,6 +50,7 @@ export const RECOVERY_CODE_MAX = 256;
 
 export function handleKey(state: ConsoleState, key: Key, now: number, ctx: KeyContext): KeyResult {
   if (key === 'C-c') return { state, actions: [{ type: 'quit' }] };
+  if (key === 'C-l') return { state, actions: [{ type: 'redraw' }] };
   if (state.recoveryCode !== null) {
     // The code is shown once: only a deliberate Enter takes it away.
     if (key === 'enter') return { state: { ...state, recoveryCode: null }, actions: [] };
@@ -84,7 +89,10 @@ function scrollKey(state: ConsoleState, key: Key, ctx: KeyContext): KeyResult | 
   return { state: { ...state, scroll }, actions: [] };
 }
 
+const NAVIGATION: Record<string, number> = { j: 1, down: 1, k: -1, up: -1 };
+
 function listKey(state: ConsoleState, key: Key, now: number): KeyResult {
+  if (state.gone && key in NAVIGATION) return { state: leaveGone(state, NAVIGATION[key]!, now), actions: [] };
   if (key in DECISION_KEYS) return decide(state, DECISION_KEYS[key]!, now);
   const index = state.pending.findIndex((r) => r.id === state.focusedId);
   switch (key) {
@@ -119,8 +127,14 @@ function listKey(state: ConsoleState, key: Key, now: number): KeyResult {
 }
 
 function decide(state: ConsoleState, verb: DecisionVerb, now: number): KeyResult {
+  if (state.gone) {
+    return { state: notify(state, 'Nothing decided: the request you were looking at is gone. Press j or k to pick a request first.', 'warn', now), actions: [] };
+  }
   const request = focusedRequest(state);
-  if (!request) return { state, actions: [] };
+  if (!request) {
+    if (state.focusedId === null) return { state, actions: [] };
+    return { state: notify(state, 'Nothing decided: the request is still being read from the daemon.', 'warn', now), actions: [] };
+  }
   if (now - state.focusSince < state.guardMs) {
     return { state: notify(state, `Key ignored: this request just appeared (wait ${state.guardMs} ms before deciding).`, 'warn', now), actions: [] };
   }

@@ -2,8 +2,10 @@
 // It paints the lines tui/view-model.ts computed, turns terminal key events into our key names, and
 // reports resizes. On a VT it runs as `terminal: 'linux'` on the opened device.
 import { openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import tty from 'node:tty';
 import blessed from 'blessed';
+import { charWidth, isZeroWidth, WIDE_CHARACTER } from '../core/untrusted-text.js';
 import type { Key } from './keys.js';
 import type { Line, Size, Style, View } from './view-model.js';
 
@@ -24,6 +26,8 @@ const STYLE_TAGS: Record<Style, string> = {
   claimed: '{yellow-fg}',
   warn: '{yellow-fg}{bold}',
   error: '{red-fg}{bold}',
+  // No requester text is ever drawn with a background colour (see view-model.ts Style).
+  marker: '{black-fg}{green-bg}',
   'badge-secret': '{black-fg}{yellow-bg}',
   'badge-sign': '{white-fg}{magenta-bg}',
   'badge-write': '{white-fg}{blue-bg}',
@@ -50,6 +54,38 @@ export function toTagged(line: Line): string {
   }).join('');
 }
 
+interface BlessedUnicode {
+  charWidth(str: string | number, i?: number): number;
+  codePointAt(str: string, i: number): number;
+  combining: Record<number, boolean>;
+  chars: { all: RegExp };
+}
+
+let widthsPatched = false;
+
+/**
+ * blessed's own table of character widths (Unicode 6) knows no emoji: a label with one was laid
+ * out a column short of what the terminal draws, and cells were left over. So there is one measure
+ * of width for the view-model and blessed: blessed puts a placeholder cell after each character
+ * its `chars.all` matches, skips that cell when drawing a character whose charWidth is 2, and
+ * merges its `combining` characters into the cell before.
+ */
+function useOurWidths(): void {
+  if (widthsPatched) return;
+  widthsPatched = true;
+  // The module blessed itself loaded (CommonJS shares one instance).
+  const u = createRequire(import.meta.url)('blessed/lib/unicode.js') as BlessedUnicode;
+  const original = u.charWidth.bind(u);
+  u.charWidth = (str, i) => {
+    const code = typeof str === 'number' ? str : u.codePointAt(str, i ?? 0);
+    // Controls and the tab keep blessed's own answer; text reaching blessed is inert already.
+    if (code < 0x20 || (code >= 0x7f && code < 0xa0)) return original(str, i);
+    return isZeroWidth(code) ? 0 : charWidth(code);
+  };
+  u.combining = new Proxy({}, { get: (_target, key) => typeof key === 'string' && /^\d+$/.test(key) && isZeroWidth(Number(key)) }) as Record<number, boolean>;
+  u.chars.all = WIDE_CHARACTER;
+}
+
 export class ConsoleScreen {
   private readonly screen: blessed.Widgets.Screen;
   private readonly box: blessed.Widgets.BoxElement;
@@ -57,6 +93,7 @@ export class ConsoleScreen {
   private readonly streams: Array<tty.ReadStream | tty.WriteStream> = [];
 
   constructor(options: ScreenOptions) {
+    useOurWidths();
     let io: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream; terminal?: string } = { input: process.stdin, output: process.stdout };
     if (options.ttyPath) {
       const fd = openSync(options.ttyPath, 'r+');
@@ -102,6 +139,13 @@ export class ConsoleScreen {
   paint(view: View): void {
     this.box.setContent(view.lines.map(toTagged).join('\n'));
     this.screen.render();
+  }
+
+  /** Forget what blessed believes is on the terminal and paint every cell again (Ctrl+L). */
+  redraw(view: View): void {
+    this.screen.program.clear();
+    this.screen.realloc();
+    this.paint(view);
   }
 
   destroy(): void {

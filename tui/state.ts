@@ -2,7 +2,7 @@
 // no bus, no terminal, no clock of its own (every change takes `now`), so the whole behaviour can be
 // unit-tested and the view-model can be rendered from any state.
 import { LIMITS } from '../core/limits.js';
-import type { DaemonStatus, DecisionVerb, HistoryEntry, PendingRequest, RememberedDecision, RequestKind } from '../core/wire.js';
+import type { DaemonStatus, DecisionVerb, HistoryEntry, PendingList, PendingSummary, RememberedDecision, RequestDetail, RequestKind } from '../core/wire.js';
 
 export type Mode = 'list' | 'detail' | 'help' | 'history' | 'remembered';
 export type Connection = 'connecting' | 'connected' | 'lost';
@@ -52,13 +52,29 @@ export interface Notice {
   at: number;
 }
 
+/** The request in focus ended without a key here: shown until a navigation key picks another. */
+export interface GoneFocus {
+  kind: RequestKind;
+  summary: string;
+  why: 'expired' | 'gone';
+  /** Where it sat in the list: j/k continue from there. */
+  index: number;
+}
+
 export interface ConsoleState {
   connection: Connection;
   status: DaemonStatus | null;
-  pending: PendingRequest[];
+  /** The rows the daemon listed (ListPending), oldest first. */
+  pending: PendingSummary[];
+  /** Requests waiting beyond the listed rows (the list is cut at core/limits.ts shownListRows). */
+  waitingBeyond: number;
   /** The request on screen; keys that decide act on this id only. */
   focusedId: string | null;
-  /** When the focused request appeared or took focus: keys that decide are ignored until guardMs later. */
+  /** The focused request's detail (GetRequest); nothing is decided until it is on screen. */
+  detail: RequestDetail | null;
+  /** Set when the focused request vanished: decision keys do nothing until a navigation key. */
+  gone: GoneFocus | null;
+  /** When the focused request's detail appeared: keys that decide are ignored until guardMs later. */
   focusSince: number;
   guardMs: number;
   mode: Mode;
@@ -81,44 +97,74 @@ export const RECENT_KEPT = 5;
 
 export function initialState(guardMs: number): ConsoleState {
   return {
-    connection: 'connecting', status: null, pending: [], focusedId: null, focusSince: 0, guardMs, mode: 'list',
+    connection: 'connecting', status: null, pending: [], waitingBeyond: 0, focusedId: null, detail: null, gone: null, focusSince: 0, guardMs, mode: 'list',
     scroll: 0, rememberedIndex: 0, recent: [], history: [], remembered: [], prompt: null, recoveryCode: null,
     notice: null, decidedIds: [],
   };
 }
 
-export function focusedRequest(state: ConsoleState): PendingRequest | null {
-  return state.pending.find((r) => r.id === state.focusedId) ?? null;
+/** The focused request's detail, once it has arrived: what decision keys act on. */
+export function focusedRequest(state: ConsoleState): RequestDetail | null {
+  return state.detail !== null && state.detail.id === state.focusedId && state.pending.some((r) => r.id === state.focusedId) ? state.detail : null;
 }
 
-/** Give focus to a request (or none) and restart the guard time if it is a different one. */
+/** Give focus to a request (or none); a different one waits for its detail, and the guard restarts. */
 export function focus(state: ConsoleState, id: string | null, now: number): ConsoleState {
   if (id === state.focusedId) return state;
-  return { ...state, focusedId: id, focusSince: now, scroll: 0, mode: state.mode === 'detail' && id === null ? 'list' : state.mode };
+  return {
+    ...state, focusedId: id, detail: state.detail?.id === id ? state.detail : null, gone: null, focusSince: now, scroll: 0,
+    mode: state.mode === 'detail' && id === null ? 'list' : state.mode,
+  };
+}
+
+/** The detail of a request arrived (GetRequest): shown if that request still has focus; the guard starts now. */
+export function applyDetail(state: ConsoleState, detail: RequestDetail, now: number): ConsoleState {
+  if (detail.id !== state.focusedId || state.detail?.id === detail.id) return state;
+  return { ...state, detail, focusSince: now };
 }
 
 /**
- * A fresh pending list from the daemon. The focused request keeps focus while it is pending; when it
- * goes, focus moves to the request now at its place (guard time restarts). Requests that vanished
- * without being decided here go to the recent list as expired or cancelled.
+ * A fresh pending list from the daemon. The focused request keeps focus while it is pending. When
+ * it goes without a key here (withdrawn, expired, decided elsewhere), nothing takes its place: the
+ * screen says it is gone and decision keys do nothing until a navigation key picks a request, so a
+ * key meant for the vanished request never lands on its neighbour. Requests that vanished without
+ * being decided here go to the recent list as expired or ended.
  */
-export function applyPending(state: ConsoleState, untrustedList: PendingRequest[], now: number): ConsoleState {
+export function applyPending(state: ConsoleState, untrustedList: PendingList, now: number): ConsoleState {
   const decided = new Set(state.decidedIds);
-  const list = untrustedList.filter((r) => !decided.has(r.id));
+  const list = untrustedList.requests.filter((r) => !decided.has(r.id));
+  const waitingBeyond = Math.max(0, untrustedList.total - untrustedList.requests.length);
   const ids = new Set(list.map((r) => r.id));
   const vanished = state.pending.filter((r) => !ids.has(r.id) && !decided.has(r.id));
+  const why = (r: PendingSummary): GoneFocus['why'] => (r.deadline <= now ? 'expired' : 'gone');
   const recent = [
-    ...vanished.map((r): RecentDecision => ({ id: r.id, kind: r.kind, summary: r.summary, outcome: r.deadline <= now ? 'expired' : 'gone', at: now })),
+    ...vanished.map((r): RecentDecision => ({ id: r.id, kind: r.kind, summary: r.summary, outcome: why(r), at: now })),
     ...state.recent,
   ].slice(0, RECENT_KEPT);
   // Forget ids the daemon no longer lists: they are settled.
-  const stillListed = new Set(untrustedList.map((r) => r.id));
-  let next: ConsoleState = { ...state, pending: list, recent, decidedIds: state.decidedIds.filter((id) => stillListed.has(id)) };
+  const stillListed = new Set(untrustedList.requests.map((r) => r.id));
+  const next: ConsoleState = { ...state, pending: list, waitingBeyond, recent, decidedIds: state.decidedIds.filter((id) => stillListed.has(id)) };
   if (state.focusedId !== null && ids.has(state.focusedId)) return next;
-  const oldIndex = state.pending.findIndex((r) => r.id === state.focusedId);
-  const replacement = list[Math.min(Math.max(oldIndex, 0), list.length - 1)] ?? null;
-  next = focus({ ...next, focusedId: state.focusedId }, replacement?.id ?? null, now);
-  return next;
+
+  const lost = state.pending.find((r) => r.id === state.focusedId && !decided.has(r.id));
+  const gone: GoneFocus | null = lost
+    ? { kind: lost.kind, summary: lost.summary, why: why(lost), index: state.pending.indexOf(lost) }
+    : state.gone;
+  if (gone && list.length > 0) {
+    return { ...next, focusedId: null, detail: null, gone, mode: next.mode === 'detail' ? 'list' : next.mode, scroll: 0 };
+  }
+  if (gone) {
+    // Nothing else waits, so no key can land on the wrong request: a notice is enough.
+    const cleared = focus({ ...next, gone: null }, null, now);
+    return notify(cleared, `That request is gone (${gone.why === 'expired' ? 'it expired' : 'it ended without a decision here'}); nothing was decided.`, 'warn', now);
+  }
+  return focus(next, list[0]?.id ?? null, now);
+}
+
+/** A navigation key after the focused request vanished: focus the request now at that place. */
+export function leaveGone(state: ConsoleState, offset: number, now: number): ConsoleState {
+  const index = Math.min(Math.max((state.gone?.index ?? 0) + Math.min(offset, 0), 0), state.pending.length - 1);
+  return focus({ ...state, gone: null }, state.pending[index]?.id ?? null, now);
 }
 
 /** The console decided a request: it leaves the list at once (the daemon confirms with Changed). */

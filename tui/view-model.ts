@@ -2,12 +2,17 @@
 // blessed only paints what this returns (tui/screen.ts), so layout, truncation and the marking of
 // claimed values are unit-tested without a terminal. Every value that came from a requester goes
 // through core/untrusted-text.ts here and nowhere else.
-import { blockText, displayWidth, inlineText, truncateToWidth } from '../core/untrusted-text.js';
-import type { HistoryEntry, PendingRequest, ProcessInfo, RememberedDecision, RequestKind } from '../core/wire.js';
-import type { ConsoleState, PassphrasePrompt, RecentDecision, ShownRecoveryCode } from './state.js';
+import { LIMITS } from '../core/limits.js';
+import { blockParts, displayWidth, inlineParts, inlineText, omittedLinesMarker, TRUNCATION_MARK, truncateToWidth } from '../core/untrusted-text.js';
+import type { HistoryEntry, PendingSummary, ProcessInfo, RememberedDecision, RequestDetail, RequesterFacts, RequestKind } from '../core/wire.js';
+import { focusedRequest, type ConsoleState, type GoneFocus, type PassphrasePrompt, type RecentDecision, type ShownRecoveryCode } from './state.js';
 
+/**
+ * `marker` is ours alone: truncation marks, "[… N more lines not shown]", "(claimed)". Text from a
+ * requester is never drawn in it, so a requester who types the same words cannot pass for us.
+ */
 export type Style =
-  | 'normal' | 'bold' | 'dim' | 'title' | 'focus' | 'label' | 'claimed' | 'warn' | 'error'
+  | 'normal' | 'bold' | 'dim' | 'title' | 'focus' | 'label' | 'claimed' | 'warn' | 'error' | 'marker'
   | 'badge-secret' | 'badge-sign' | 'badge-write' | 'badge-delete' | 'badge-key';
 
 export interface Segment { text: string; style: Style }
@@ -23,8 +28,8 @@ export interface View {
 
 export interface Size { width: number; height: number }
 
-/** Lines of a commit message or file list kept for the full-detail view; the rest is counted. */
-export const FULL_DETAIL_MAX_LINES = 5000;
+/** Lines of a commit message or file list kept for the full-detail view (all the daemon sends); the rest is counted. */
+export const FULL_DETAIL_MAX_LINES = Math.max(LIMITS.shownMessageLines, LIMITS.shownFiles);
 /** Notices stay this long. */
 export const NOTICE_MS = 8000;
 const LABEL_WIDTH = 12;
@@ -40,6 +45,15 @@ const BADGES: Record<RequestKind, { text: string; style: Style }> = {
 };
 
 const seg = (text: string, style: Style = 'normal'): Segment => ({ text, style });
+
+/** A requester's text as segments: inert, cut to the width, the cut marked in our own style. */
+export function shown(untrusted: string | null | undefined, maxWidth: number, style: Style = 'normal'): Segment[] {
+  const s = inlineParts(untrusted, { maxWidth });
+  return s.cut ? [seg(s.text, style), seg(TRUNCATION_MARK, 'marker')] : [seg(s.text, style)];
+}
+
+/** Our own marker line for what was left out ("[… 3 more items …]"). */
+const more = (text: string): Segment => seg(`[… ${text}]`, 'marker');
 
 export function badge(kind: RequestKind): Segment {
   const b = BADGES[kind];
@@ -67,8 +81,9 @@ export function fitLine(line: Line, width: number): Line {
       out.push(s);
       used += w;
     } else {
+      // The view's own cut of a line too wide for the screen, marked like every other cut.
       const cut = truncateToWidth(s.text, width - used);
-      out.push({ text: cut, style: s.style });
+      out.push({ text: cut.slice(0, -TRUNCATION_MARK.length), style: s.style }, seg(TRUNCATION_MARK, 'marker'));
       used += displayWidth(cut);
     }
   }
@@ -85,91 +100,146 @@ export function lineText(line: Line): string {
   return line.map((s) => s.text).join('');
 }
 
-function requesterName(r: PendingRequest, width: number): string {
-  const p = r.requester.process;
-  const name = p?.comm ?? p?.exe?.split('/').pop() ?? r.requester.busName;
-  return `${inlineText(name, { maxWidth: Math.max(4, width) })}${p ? `[${p.pid}]` : ''}`;
+/** The Secret Service agent says so in its claims: it asks for the program it names. */
+export function forwardedByAgent(r: RequesterFacts): boolean {
+  return r.claimed.via === 'secret-service-agent';
 }
 
-function listRow(r: PendingRequest, focused: boolean, now: number, width: number): Line {
+/**
+ * Who asks, verified facts first: the UID from the bus; then, for agent traffic, that it came via
+ * the Secret Service agent and the program the agent reports (marked as reported); otherwise the
+ * executable the daemon read from /proc. Never the process's own name (comm): it sets that itself.
+ */
+export function requesterLead(r: RequesterFacts, width: number): Segment[] {
+  const out: Segment[] = [seg(`uid ${r.uid} `, 'bold')];
+  const p = r.process;
+  if (forwardedByAgent(r)) {
+    out.push(seg('via the Secret Service agent: ', 'normal'));
+    // What is left after "uid N via the Secret Service agent: " and " (reported)".
+    out.push(...shown(r.claimed['requester.exe'] ?? '?', Math.max(12, width - 50), 'claimed'), seg(' (reported)', 'marker'));
+    return out;
+  }
+  if (!p) return [...out, seg('(process gone)', 'dim')];
+  out.push(...(p.exe === null ? [seg('(exe unreadable)', 'dim')] : shown(p.exe, Math.max(8, width - 18), 'bold')), seg(`[${p.pid}]`, 'bold'));
+  return out;
+}
+
+function listRow(r: PendingSummary, focused: boolean, now: number, width: number): Line {
   const style: Style = focused ? 'focus' : 'normal';
-  const who = requesterName(r, 20);
-  const head = `${focused ? '>' : ' '} `;
+  // The lead (who asks) before the summary: it is what a person must be able to trust.
+  const lead = requesterLead(r.requester, Math.floor(width * 0.7));
+  const leadWidth = lead.reduce((n, x) => n + displayWidth(x.text), 0);
   return [
-    seg(head, style), badge(r.kind), seg(` ${countdown(r.deadline, now).padStart(5)}  `, style),
-    seg(`${who}  `, focused ? 'focus' : 'bold'),
-    seg(inlineText(r.summary, { maxWidth: Math.max(10, width - 20 - displayWidth(who)) }), style),
+    seg(`${focused ? '>' : ' '} `, style), badge(r.kind), seg(` ${countdown(r.deadline, now).padStart(5)}  `, style),
+    ...lead, seg('  ', style),
+    ...shown(r.summary, Math.max(10, width - 18 - leadWidth), style),
   ];
 }
 
-function field(label: string, value: string, valueStyle: Style = 'normal', extra?: Segment): Line {
-  const line = [seg(label.padEnd(LABEL_WIDTH), 'label'), seg(value, valueStyle)];
+function field(label: string | Segment[], value: string | Segment[], valueStyle: Style = 'normal', extra?: Segment): Line {
+  const labelSegs = typeof label === 'string' ? [seg(label, 'label')] : label;
+  // Padded by columns, not characters: a wide character in a label takes two.
+  const pad = Math.max(0, LABEL_WIDTH - labelSegs.reduce((n, x) => n + displayWidth(x.text), 0));
+  const line = [...labelSegs, seg(' '.repeat(pad), 'label'), ...(typeof value === 'string' ? [seg(value, valueStyle)] : value)];
   if (extra) line.push(extra);
   return line;
 }
 
-const CLAIMED = seg(' (claimed)', 'claimed');
+const CLAIMED = seg(' (claimed)', 'marker');
 
-function processLine(p: ProcessInfo, width: number): string {
-  const exe = inlineText(p.exe ?? p.comm ?? '?', { maxWidth: Math.max(8, Math.floor(width / 2)) });
-  return `${exe}[${p.pid}]`;
+/** "[… 3 more attributes not sent]" when the daemon left entries of a list out. */
+function omittedLine(r: RequestDetail, key: string, what: string): Line[] {
+  const n = r.omitted?.[key] ?? 0;
+  return n > 0 ? [field('', [more(`${n} more ${what} not shown`)])] : [];
 }
 
-function requesterLines(r: PendingRequest, width: number): Line[] {
+function processSegments(p: ProcessInfo, width: number): Segment[] {
+  return [...(p.exe === null ? [seg('(exe unreadable)', 'dim')] : shown(p.exe, Math.max(8, Math.floor(width / 2)))), seg(`[${p.pid}]`)];
+}
+
+/**
+ * What /proc said about the process that opened the connection, labelled as exactly that: it is
+ * not proof of who sends (a process can connect, fork and exec). Changes between the daemon's
+ * reads come first, in the warning style.
+ */
+function openerLines(r: RequestDetail, v: number): Line[] {
+  const p = r.requester.process;
+  if (!p) return [field('  opener', 'the process that opened the connection is gone', 'warn')];
+  const lines = (r.requester.changes ?? []).map((c) => field('  changed', shown(`pid ${p.pid} ${c}`, v, 'warn')));
+  const lead = `the process that opened the connection (pid ${p.pid}) now runs `;
+  lines.push(field('  exe', [seg(lead), ...shown(p.exe ?? '(unreadable)', Math.max(8, v - lead.length))]));
+  lines.push(field('  cmdline', shown(p.cmdline.join(' '), v)));
+  lines.push(...omittedLine(r, 'requester.cmdline', 'arguments'));
+  lines.push(field('  cwd', shown(p.cwd ?? '(unreadable)', v)));
+  return lines;
+}
+
+function requesterLines(r: RequestDetail, width: number): Line[] {
   const v = width - LABEL_WIDTH;
   const q = r.requester;
   const p = q.process;
   const lines: Line[] = [
-    field('Requester', `uid ${q.uid}${q.userName ? ` (${inlineText(q.userName, { maxWidth: 32 })})` : ''}${p ? `  pid ${p.pid}` : '  process gone'}`, 'bold'),
+    field('Requester', [seg(`uid ${q.uid}`, 'bold'), ...(q.userName ? [seg(' ('), ...shown(q.userName, 32, 'bold'), seg(')')] : []), seg(p ? `  pid ${p.pid}` : '  process gone', 'bold')]),
   ];
-  if (p) {
-    lines.push(field('  exe', inlineText(p.exe ?? '(unreadable)', { maxWidth: v })));
-    lines.push(field('  cmdline', inlineText(p.cmdline.join(' '), { maxWidth: v })));
-    lines.push(field('  cwd', inlineText(p.cwd ?? '(unreadable)', { maxWidth: v })));
-  }
-  if (q.systemdUnit) lines.push(field('  unit', inlineText(q.systemdUnit, { maxWidth: v })));
-  if (q.chain.length) lines.push(field('  parents', inlineText(q.chain.map((c) => processLine(c, width)).join(' < '), { maxWidth: v })));
-  lines.push(field('  bus name', inlineText(q.busName, { maxWidth: v }), 'dim'));
+  lines.push(...openerLines(r, v));
+  if (q.systemdUnit) lines.push(field('  unit', shown(q.systemdUnit, v)));
+  if (q.chain.length) lines.push(field('  parents', q.chain.flatMap((c, i) => [...(i ? [seg(' < ')] : []), ...processSegments(c, width)])));
+  lines.push(field('  bus name', shown(q.busName, v, 'dim')));
   // A signing client's repository, branch and file list are already shown (as claimed) with the payload.
   const shownWithPayload = r.sign ? new Set(['repository', 'branch', 'files', 'filesTree', 'filesOmitted']) : new Set<string>();
   for (const [key, value] of Object.entries(q.claimed)) {
     if (shownWithPayload.has(key)) continue;
-    const k = inlineText(key, { maxWidth: 24 });
-    lines.push(field('  claims', `${k}: ${inlineText(value, { maxWidth: Math.max(8, v - displayWidth(k) - 14) })}`, 'normal', CLAIMED));
+    const k = shown(key, 24);
+    const kw = k.reduce((n, x) => n + displayWidth(x.text), 0);
+    lines.push(field('  claims', [...k, seg(': '), ...shown(value, Math.max(8, v - kw - 14))], 'normal', CLAIMED));
   }
+  lines.push(...omittedLine(r, 'requester.claimed', 'claims'));
   return lines;
 }
 
-function itemLines(r: PendingRequest, width: number, full: boolean): Line[] {
+function itemLines(r: RequestDetail, width: number, full: boolean): Line[] {
   const v = width - LABEL_WIDTH;
   const lines: Line[] = [];
-  const shown = full ? r.items : r.items.slice(0, 3);
-  for (const item of shown) {
-    lines.push(field('Item', inlineText(item.label, { maxWidth: v }), 'bold'));
-    lines.push(field('Collection', inlineText(item.collectionLabel || item.collectionId, { maxWidth: v })));
+  const shownItems = full ? r.items : r.items.slice(0, 3);
+  shownItems.forEach((item, i) => {
+    lines.push(field('Item', shown(item.label, v, 'bold')));
+    lines.push(field('Collection', shown(item.collectionLabel || item.collectionId, v)));
     for (const [key, value] of Object.entries(item.attributes)) {
-      const k = inlineText(key, { maxWidth: 32 });
-      lines.push(field('  attribute', `${k} = ${inlineText(value, { maxWidth: Math.max(8, v - displayWidth(k) - 3) })}`));
+      const k = shown(key, 32);
+      const kw = k.reduce((n, x) => n + displayWidth(x.text), 0);
+      lines.push(field('  attribute', [...k, seg(' = '), ...shown(value, Math.max(8, v - kw - 3))]));
     }
-  }
-  if (shown.length < r.items.length) lines.push(field('', `[… ${r.items.length - shown.length} more items: Enter for all]`, 'dim'));
+    lines.push(...omittedLine(r, `items.${i}.attributes`, 'attributes'));
+  });
+  const notSent = r.omitted?.items ?? 0;
+  if (shownItems.length < r.items.length) lines.push(field('', [more(`${r.items.length - shownItems.length + notSent} more items: Enter for all`)]));
+  else if (notSent > 0) lines.push(...omittedLine(r, 'items', 'items'));
   return lines;
 }
 
-function signLines(r: PendingRequest, width: number, full: boolean): Line[] {
+/** A message block: requester lines plain, our "[… N more lines not shown]" in the marker style. */
+function messageLines(r: RequestDetail, v: number, full: boolean): Line[] {
+  const block = blockParts(r.sign!.message, { maxWidth: v, maxLines: full ? FULL_DETAIL_MAX_LINES : 6 });
+  const lines = block.lines.map((l, i) => field(i === 0 ? 'Message' : '', l.cut ? [seg(l.text), seg(TRUNCATION_MARK, 'marker')] : [seg(l.text)]));
+  const omitted = block.omitted + (r.omitted?.['sign.message'] ?? 0);
+  if (omitted > 0) lines.push(field(lines.length ? '' : 'Message', [seg(omittedLinesMarker(omitted), 'marker')]));
+  return lines;
+}
+
+function signLines(r: RequestDetail, width: number, full: boolean): Line[] {
   const s = r.sign!;
   const v = width - LABEL_WIDTH;
   const lines: Line[] = [];
-  if (s.contradictions.length) {
-    for (const c of s.contradictions) lines.push(field('MISMATCH', inlineText(c, { maxWidth: v }), 'error'));
-  }
+  for (const c of s.contradictions) lines.push(field('MISMATCH', shown(c, v, 'error')));
+  lines.push(...omittedLine(r, 'sign.contradictions', 'mismatches'));
   const reported = (label: string, value: string | undefined, style: Style) => (value === undefined
     ? field(label, '(not reported by the client)', 'dim')
-    : field(label, inlineText(value, { maxWidth: v - 10 }), style, CLAIMED));
+    : field(label, shown(value, v - 10, style), style, CLAIMED));
   lines.push(reported('Repository', s.reported.repository, 'bold'), reported('Branch', s.reported.branch, 'normal'));
   if (s.key) {
     lines.push(field('Key', `${s.key.fingerprint} ${s.key.algorithm}`, 'bold'));
-    for (const uid of s.key.userIds) lines.push(field('', inlineText(uid, { maxWidth: v })));
+    for (const uid of s.key.userIds) lines.push(field('', shown(uid, v)));
+    lines.push(...omittedLine(r, 'sign.key.userIds', 'user ids'));
   } else {
     lines.push(field('Key', '(no matching key)', 'warn'));
   }
@@ -178,34 +248,37 @@ function signLines(r: PendingRequest, width: number, full: boolean): Line[] {
   for (const [name, value] of s.headers) {
     const label = labels[name];
     if (!label && !full) continue;
-    lines.push(field(label ?? inlineText(name, { maxWidth: LABEL_WIDTH - 1 }), inlineText(value, { maxWidth: v })));
+    lines.push(field(label ?? shown(name, LABEL_WIDTH - 1, 'label'), shown(value, v)));
   }
-  const message = blockText(s.message, { maxWidth: v, maxLines: full ? FULL_DETAIL_MAX_LINES : 6 });
-  message.forEach((text, i) => lines.push(field(i === 0 ? 'Message' : '', text)));
+  if (full) lines.push(...omittedLine(r, 'sign.headers', 'header lines'));
+  lines.push(...messageLines(r, v, full));
   if (s.reported.files) {
     const files = s.reported.files;
-    const shown = full ? files.slice(0, FULL_DETAIL_MAX_LINES) : files.slice(0, 5);
-    lines.push(field('Files', `${files.length} changed`, 'normal', CLAIMED));
-    for (const f of shown) {
+    const notSent = r.omitted?.['sign.files'] ?? 0;
+    const shownFiles = full ? files.slice(0, FULL_DETAIL_MAX_LINES) : files.slice(0, 5);
+    lines.push(field('Files', `${files.length + notSent} changed`, 'normal', CLAIMED));
+    for (const f of shownFiles) {
       const counts = `${f.added === null ? '-' : `+${f.added}`} ${f.removed === null ? '-' : `-${f.removed}`}`.padEnd(12);
-      lines.push(field('', `${counts} ${inlineText(f.path, { maxWidth: v - 13 })}`));
+      lines.push(field('', [seg(`${counts} `), ...shown(f.path, v - 13)]));
     }
-    if (shown.length < files.length) lines.push(field('', `[… ${files.length - shown.length} more files${full ? ' not shown' : ': Enter for all'}]`, 'dim'));
+    const left = files.length - shownFiles.length + notSent;
+    if (left > 0) lines.push(field('', [more(`${left} more files${full ? ' not shown' : ': Enter for all'}`)]));
   }
   return lines;
 }
 
-function keyLines(r: PendingRequest, width: number): Line[] {
+function keyLines(r: RequestDetail, width: number): Line[] {
   const k = r.key!;
   const v = width - LABEL_WIDTH;
-  const lines = [field('Key action', k.action, 'bold'), field('Fingerprint', k.fingerprint ?? '(new)'), field('Algorithm', inlineText(k.algorithm ?? '?', { maxWidth: v }))];
-  for (const uid of k.userIds) lines.push(field('User id', inlineText(uid, { maxWidth: v })));
+  const lines = [field('Key action', k.action, 'bold'), field('Fingerprint', k.fingerprint ?? '(new)'), field('Algorithm', shown(k.algorithm ?? '?', v))];
+  for (const uid of k.userIds) lines.push(field('User id', shown(uid, v)));
+  lines.push(...omittedLine(r, 'key.userIds', 'user ids'));
   if (k.needsPassphrase) lines.push(field('', 'Approving asks for the key\'s own passphrase.', 'warn'));
   return lines;
 }
 
 /** An export: what leaves and who holds its passphrase. An import: what it adds and, first, what it overwrites. */
-function bundleLines(r: PendingRequest, width: number, full: boolean): Line[] {
+function bundleLines(r: RequestDetail, width: number, full: boolean): Line[] {
   const b = r.bundle!;
   const v = width - LABEL_WIDTH;
   const { counts } = b;
@@ -215,23 +288,24 @@ function bundleLines(r: PendingRequest, width: number, full: boolean): Line[] {
       field('', 'its passphrase was chosen by the requester: to the requester it is plaintext', 'warn'),
     ]
     : [field('Bundle', `adds ${counts.items} items and ${counts.keys} signing keys; overwrites ${counts.overwrites} here`, counts.overwrites ? 'warn' : 'bold')];
-  const shown = full ? b.entries : b.entries.slice(0, 8);
-  for (const e of shown) {
-    const what = `${e.what} ${inlineText(e.label, { maxWidth: Math.max(10, e.was === null ? v - 12 : Math.floor(v / 2) - 8) })}`;
-    lines.push(field(e.action === 'overwrite' ? 'OVERWRITES' : e.action === 'add' ? 'adds' : 'exports',
-      e.was === null ? what : `${what}  (now ${inlineText(e.was, { maxWidth: Math.max(10, Math.floor(v / 2) - 8) })})`, e.action === 'overwrite' ? 'warn' : undefined));
+  const shownEntries = full ? b.entries : b.entries.slice(0, 8);
+  for (const e of shownEntries) {
+    const style: Style = e.action === 'overwrite' ? 'warn' : 'normal';
+    const what = [seg(`${e.what} `, style), ...shown(e.label, Math.max(10, e.was === null ? v - 12 : Math.floor(v / 2) - 8), style)];
+    const was = e.was === null ? [] : [seg('  (now ', style), ...shown(e.was, Math.max(10, Math.floor(v / 2) - 8), style), seg(')', style)];
+    lines.push(field(e.action === 'overwrite' ? 'OVERWRITES' : e.action === 'add' ? 'adds' : 'exports', [...what, ...was]));
   }
-  const left = b.entries.length - shown.length + b.more;
-  if (left > 0) lines.push(field('', `[${left} more not shown${full ? '' : ': Enter for full detail'}]`, 'dim'));
+  const left = b.entries.length - shownEntries.length + b.more;
+  if (left > 0) lines.push(field('', [more(`${left} more not shown${full ? '' : ': Enter for full detail'}`)]));
   return lines;
 }
 
 /** Every detail line of one request; `full` keeps long messages and lists whole (up to the cap). */
-export function detailLines(r: PendingRequest, width: number, now: number, full: boolean): Line[] {
+export function detailLines(r: RequestDetail, width: number, now: number, full: boolean): Line[] {
   const v = width - LABEL_WIDTH;
   const lines: Line[] = [
-    [seg('Request'.padEnd(LABEL_WIDTH), 'label'), badge(r.kind), seg(`  expires in ${countdown(r.deadline, now)}  `), seg(`id ${inlineText(r.id, { maxWidth: 40 })}`, 'dim')],
-    field('Summary', inlineText(r.summary, { maxWidth: v })),
+    [seg('Request'.padEnd(LABEL_WIDTH), 'label'), badge(r.kind), seg(`  expires in ${countdown(r.deadline, now)}  `), seg('id ', 'dim'), ...shown(r.id, 40, 'dim')],
+    field('Summary', shown(r.summary, v)),
   ];
   if (r.sign) lines.push(...signLines(r, width, full));
   if (r.key) lines.push(...keyLines(r, width));
@@ -242,15 +316,24 @@ export function detailLines(r: PendingRequest, width: number, now: number, full:
   // The daemon's description usually names the duration already; the number is shown either way.
   const saysMinutes = scope !== null && new RegExp(`\\b${scope.minutes} min`).test(scope.description);
   lines.push(scope
-    ? field('a remembers', `${inlineText(scope.description, { maxWidth: Math.max(10, saysMinutes ? v : v - 16) })}${saysMinutes ? '' : ` for ${scope.minutes} min`}`, 'bold')
+    ? field('a remembers', [...shown(scope.description, Math.max(10, saysMinutes ? v : v - 16), 'bold'), seg(saysMinutes ? '' : ` for ${scope.minutes} min`, 'bold')])
     : field('a remembers', 'nothing: this request can only be allowed once or denied', 'dim'));
   return lines;
+}
+
+/** What stands where the focused request's detail would be when there is none to show. */
+function goneLines(gone: GoneFocus, width: number): Line[] {
+  return [
+    [seg('That request is gone', 'warn'), seg(` (${gone.why === 'expired' ? 'it expired' : 'withdrawn by its requester, or decided elsewhere'}). Nothing was decided.`, 'warn')],
+    [seg(`${BADGES[gone.kind].text.padEnd(7)}`, 'dim'), ...shown(gone.summary, Math.max(10, width - 8), 'dim')],
+    [seg('Decision keys do nothing until you pick a request: j or k (or the arrow keys).', 'bold')],
+  ];
 }
 
 function recentLine(d: RecentDecision, width: number): Line {
   // 'gone': it left the queue without a key here (requester gone, or decided by another console).
   const outcome = { once: 'allowed once', remember: 'allowed+remembered', deny: 'denied', expired: 'expired', gone: 'ended' }[d.outcome];
-  return [seg(`  ${clock(d.at)} ${outcome.padEnd(19)} ${BADGES[d.kind].text.padEnd(7)}${inlineText(d.summary, { maxWidth: Math.max(10, width - 40) })}`, 'dim')];
+  return [seg(`  ${clock(d.at)} ${outcome.padEnd(19)} ${BADGES[d.kind].text.padEnd(7)}`, 'dim'), ...shown(d.summary, Math.max(10, width - 40), 'dim')];
 }
 
 function titleLine(state: ConsoleState, now: number): Line {
@@ -258,7 +341,7 @@ function titleLine(state: ConsoleState, now: number): Line {
   let right = '';
   if (state.connection === 'lost') right = 'DAEMON NOT REACHABLE - reconnecting';
   else if (state.connection === 'connecting' || !s) right = 'connecting to the daemon';
-  else right = `store ${!s.initialized ? 'not created' : s.locked ? 'LOCKED' : 'unlocked'} | ${state.pending.length} pending | ${clock(now)}`;
+  else right = `store ${!s.initialized ? 'not created' : s.locked ? 'LOCKED' : 'unlocked'} | ${state.pending.length + state.waitingBeyond} pending | ${clock(now)}`;
   return [seg(' Secrets Dispatcher - approval console', 'title'), seg(`   ${right} `, state.connection === 'lost' ? 'error' : 'title')];
 }
 
@@ -363,6 +446,7 @@ function helpLines(): Line[] {
     ['l', 'lock the store'],
     ['p', 'change the store\'s passphrase (asks for the current one, then the new one twice)'],
     ['Ctrl+R', 'at the unlock prompt: forgot the passphrase; set a new one with the recovery code'],
+    ['Ctrl+L', 'paint the whole screen again'],
     ['?', 'this help'],
   ];
   return [
@@ -370,8 +454,9 @@ function helpLines(): Line[] {
     ...rows.map(([k, t]) => [seg(`  ${k.padEnd(14)}`, 'label'), seg(t)]),
     [],
     [seg('Decision keys act only on the request shown, and are ignored for a short guard time after it appears,', 'dim')],
-    [seg('so a key meant for one request never lands on another. Text from requesters is shown inert:', 'dim')],
-    [seg('control characters appear as \\x1b, \\r ..., invisible characters as <U+202E>, long text ends with ….', 'dim')],
+    [seg('so a key meant for one request never lands on another; if it goes away, pick the next with j or k.', 'dim')],
+    [seg('Text from requesters is shown inert: control characters appear as \\x1b, \\r ..., invisible and', 'dim')],
+    [seg('blank-looking characters as <U+202E>. The console\'s own marks are drawn like this: ', 'dim'), seg('…', 'marker'), seg(' ', 'dim'), seg('(claimed)', 'marker')],
   ];
 }
 
@@ -380,19 +465,22 @@ function historyLines(entries: HistoryEntry[], width: number): Line[] {
   return entries.map((e) => [
     seg(`${clock(e.createdAt)} `, 'dim'), seg(`${e.outcome.padEnd(11)}`, e.outcome === 'denied' ? 'warn' : 'normal'),
     seg(`${(e.kind === 'store' ? 'STORE' : BADGES[e.kind].text).padEnd(7)}`), seg(e.requesterUid < 0 ? 'console ' : `uid ${e.requesterUid} ${e.requesterPid ?? '-'} `),
-    seg(inlineText(e.requesterExe ?? '?', { maxWidth: 30 }), 'bold'),
-    seg(`  ${inlineText(e.target, { maxWidth: Math.max(10, width - 70) })}${e.scope ? `  [${inlineText(e.scope, { maxWidth: 30 })}]` : ''}`),
+    ...shown(e.requesterExe ?? '?', 30, 'bold'),
+    seg('  '), ...shown(e.target, Math.max(10, width - 70)),
+    ...(e.scope ? [seg('  ['), ...shown(e.scope, 30), seg(']')] : []),
   ]);
 }
 
 function rememberedLines(entries: RememberedDecision[], selected: number, now: number, width: number): Line[] {
   if (!entries.length) return [[seg('No remembered decisions.', 'dim')]];
+  const holderWidth = Math.max(20, Math.floor((width - 40) * 0.6));
   return entries.map((e, i) => {
     const style: Style = i === selected ? 'focus' : 'normal';
     return [
       seg(`${i === selected ? '>' : ' '} ${BADGES[e.kind].text.padEnd(7)}uid ${e.uid}  `, style),
-      seg(inlineText(e.exe, { maxWidth: 30 }), i === selected ? 'focus' : 'bold'),
-      seg(`  ${inlineText(e.targetLabel, { maxWidth: Math.max(10, width - 70) })}  expires in ${countdown(e.expiresAt, now)}`, style),
+      // Who the grant covers, in the words its remember line used (not just an executable).
+      ...shown(e.holder, holderWidth, i === selected ? 'focus' : 'bold'),
+      seg('  ', style), ...shown(e.targetLabel, Math.max(10, width - 40 - holderWidth), style), seg(`  expires in ${countdown(e.expiresAt, now)}`, style),
     ];
   });
 }
@@ -431,9 +519,8 @@ export function renderView(state: ConsoleState, size: Size, now: number): View {
     pageLines -= 1;
   } else if (state.mode === 'remembered') {
     body = [[seg('Remembered decisions', 'bold')], ...rememberedLines(state.remembered, state.rememberedIndex, now, width)];
-  } else if (state.mode === 'detail' && state.pending.some((r) => r.id === state.focusedId)) {
-    const r = state.pending.find((p) => p.id === state.focusedId)!;
-    const all = detailLines(r, width, now, true);
+  } else if (state.mode === 'detail' && focusedRequest(state)) {
+    const all = detailLines(focusedRequest(state)!, width, now, true);
     const w = windowed(all, state.scroll, pageLines - 1);
     maxScroll = w.maxScroll;
     const shownTo = Math.min(all.length, Math.min(state.scroll, w.maxScroll) + pageLines - 1);
@@ -453,26 +540,34 @@ function listBody(state: ConsoleState, width: number, rows: number, now: number)
   const body: Line[] = [];
   const pending = state.pending;
   const recent = state.recent.slice(0, Math.min(3, Math.max(0, rows - 8)));
+  const beyond = state.waitingBeyond > 0
+    ? [[more(`${state.waitingBeyond} more waiting: listed as the ones above are decided`)]]
+    : [];
   if (!pending.length) {
-    body.push([seg(`No pending requests.`, 'dim')]);
+    body.push([seg(`No pending requests.`, 'dim')], ...beyond);
+    if (state.gone) body.push(...goneLines(state.gone, width));
   } else {
     // The list gets at most a third of the rows; the window keeps the focused request in view.
-    const listRows = Math.max(1, Math.min(pending.length, Math.floor(rows / 3)));
-    const index = Math.max(0, pending.findIndex((r) => r.id === state.focusedId));
+    const listRows = Math.max(1, Math.min(pending.length, Math.floor(rows / 3) - beyond.length));
+    const found = pending.findIndex((r) => r.id === state.focusedId);
+    const index = found >= 0 ? found : Math.min(state.gone?.index ?? 0, pending.length - 1);
     const start = Math.max(0, Math.min(index - Math.floor(listRows / 2), pending.length - listRows));
-    body.push([seg(`Pending (${pending.length})${pending.length > listRows ? `  showing ${start + 1}-${start + listRows}` : ''}`, 'bold')]);
+    const count = pending.length + state.waitingBeyond;
+    body.push([seg(`Pending (${count})${pending.length > listRows || state.waitingBeyond > 0 ? `  showing ${start + 1}-${start + listRows}` : ''}`, 'bold')]);
     for (let i = start; i < start + listRows; i++) body.push(listRow(pending[i]!, pending[i]!.id === state.focusedId, now, width));
+    body.push(...beyond);
     body.push([seg('-'.repeat(width), 'dim')]);
-    const focused = pending[index];
-    if (focused) {
-      const room = rows - body.length - (recent.length ? recent.length + 1 : 0);
-      const all = detailLines(focused, width, now, false);
-      if (all.length > room) {
-        body.push(...all.slice(0, Math.max(0, room - 1)));
-        body.push([seg(`[… ${all.length - Math.max(0, room - 1)} more lines: Enter for full detail]`, 'dim')]);
-      } else {
-        body.push(...all);
-      }
+    const detail = focusedRequest(state);
+    let all: Line[] = [];
+    if (state.gone) all = goneLines(state.gone, width);
+    else if (detail) all = detailLines(detail, width, now, false);
+    else if (state.focusedId) all = [[seg('Reading the request from the daemon...', 'dim')]];
+    const room = rows - body.length - (recent.length ? recent.length + 1 : 0);
+    if (all.length > room) {
+      body.push(...all.slice(0, Math.max(0, room - 1)));
+      body.push([more(`${all.length - Math.max(0, room - 1)} more lines: Enter for full detail`)]);
+    } else {
+      body.push(...all);
     }
   }
   if (recent.length) {

@@ -63,10 +63,13 @@ export class ObjectServer {
    * Ask the bus for a new connection's credentials before it calls. A client that connects and
    * calls at once (sd-gpg sends Hello and its Sign back to back) then finds them ready instead of
    * waiting a round trip to the bus on its first call. Unique names are never reused, so the
-   * answer stays true until forgetPeer.
+   * answer stays true until forgetPeer. The answer is also returned, for whoever records the
+   * connection's first appearance.
    */
-  prefetchPeer(uniqueName: string): void {
-    this.credentials(uniqueName).catch(() => undefined);
+  prefetchPeer(uniqueName: string): Promise<PeerCredentials> {
+    const p = this.credentials(uniqueName);
+    p.catch(() => undefined);
+    return p;
   }
 
   /** How many connections' credentials are held (each until it disconnects). */

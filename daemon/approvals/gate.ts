@@ -17,7 +17,8 @@ import type { DecisionVerb, PendingRequest, RememberedDecision, RequesterInfo } 
 import type { ApprovalGate, ApprovalInput, ApprovalOutcome, AuditSink } from '../services.js';
 import { PendingBudget, pendingBytes, type Admission } from './budget.js';
 import type { ConsoleRegistry } from './consoles.js';
-import { RememberedDecisions, type RememberKey } from './remembered.js';
+import { grantHolder, rememberLine } from './grant-scope.js';
+import { RememberedDecisions, type OpenerAlive, type RememberKey } from './remembered.js';
 
 export interface GateOptions {
   config: Pick<Config, 'requestTimeoutSeconds' | 'rememberMinutes' | 'maxPendingPerRequester'> & { budgets: Pick<Config['budgets'], 'pendingPerUid' | 'pendingTotal' | 'pendingMiBPerUid' | 'pendingMiBTotal'> };
@@ -26,8 +27,13 @@ export interface GateOptions {
   logger: Logger;
   clock: Clock;
   storeLocked(): boolean;
-  /** PID reuse guard, checked when a human approves. */
-  requesterStillRunning(requester: RequesterInfo): boolean;
+  /**
+   * Re-read when a human approves: null while the connection's opener is the process the human
+   * was shown, else why not (it exited, its PID was reused, it exec'd another program).
+   */
+  requesterChange(requester: RequesterInfo): string | null;
+  /** Whether the process a grant is bound to still runs (grant-scope.ts); default: always. */
+  openerAlive?: OpenerAlive;
   /** Adds the details a human needs (chain, cmdline, ...) once a request will be shown. */
   describeRequester?(requester: RequesterInfo): void;
 }
@@ -56,7 +62,7 @@ export class ApprovalQueue implements ApprovalGate {
   private throttled: Throttling | null = null;
 
   constructor(private readonly opts: GateOptions) {
-    this.remembered = new RememberedDecisions(opts.clock);
+    this.remembered = new RememberedDecisions(opts.clock, opts.openerAlive);
     const { maxPendingPerRequester, budgets } = opts.config;
     this.budget = new PendingBudget({
       perConnection: maxPendingPerRequester, perUid: budgets.pendingPerUid, total: budgets.pendingTotal,
@@ -114,7 +120,7 @@ export class ApprovalQueue implements ApprovalGate {
       sign: input.sign ?? null,
       key: input.key ?? null,
       ...(input.bundle ? { bundle: input.bundle } : {}),
-      rememberScope: key && input.remember ? { description: input.remember.description, minutes: this.opts.config.rememberMinutes } : null,
+      rememberScope: key && input.remember ? { description: rememberLine(key, input.remember.action, this.opts.config.rememberMinutes), minutes: this.opts.config.rememberMinutes } : null,
     };
     const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {
       this.pending.set(id, { request, input, owner: ownerBusName, deadline: due, admission, resolve, reject });
@@ -129,6 +135,14 @@ export class ApprovalQueue implements ApprovalGate {
   list(): PendingRequest[] {
     this.sweep();
     return [...this.pending.values()].map((e) => ({ ...e.request, deadline: displayEnd(this.opts.clock, e.deadline) }));
+  }
+
+  /** One pending request, for the console's detail view. */
+  get(id: string): PendingRequest {
+    this.sweep();
+    const entry = this.pending.get(id);
+    if (!entry) throw new SdError('NotFound', 'No pending request with that id (it may have been answered, expired or cancelled).');
+    return entry.request;
   }
 
   decide(id: string, verb: DecisionVerb, minutes: number): void {
@@ -163,8 +177,9 @@ export class ApprovalQueue implements ApprovalGate {
     entry.resolve({ decision: 'once', secret });
   }
 
-  /** The owner's bus name went away: its requests end at once. */
+  /** The owner's bus name went away: its requests end at once (and grants of a process that exited). */
   ownerGone(busName: string): void {
+    if (this.remembered.prune() > 0) this.opts.consoles.changed();
     for (const entry of [...this.pending.values()]) {
       if (entry.owner === busName) {
         this.pending.delete(entry.request.id);
@@ -252,8 +267,9 @@ export class ApprovalQueue implements ApprovalGate {
       this.finish(entry, 'cancelled', new SdError('StoreLocked'));
       return false;
     }
-    if (!this.opts.requesterStillRunning(entry.request.requester)) {
-      this.finish(entry, 'cancelled', new SdError('Cancelled', 'The requesting process exited before the decision.'));
+    const change = this.opts.requesterChange(entry.request.requester);
+    if (change) {
+      this.finish(entry, 'cancelled', new SdError('Cancelled', change));
       return false;
     }
     return true;
@@ -278,18 +294,12 @@ export class ApprovalQueue implements ApprovalGate {
   }
 }
 
-/**
- * Remembering needs a verified executable: without one we could not tell requesters apart. A
- * forwarder (the Secret Service agent) asks on behalf of many programs, all with the agent's own
- * executable; its claim of the real requester narrows the grant to that program, so "a" given to
- * one app never covers every app behind the agent. The claim can only narrow, never widen: the
- * verified executable stays part of the key.
- */
+/** What a grant for this request would be bound to (grant-scope.ts); null: it cannot be remembered. */
 function rememberKey(input: ApprovalInput): RememberKey | null {
+  const holder = grantHolder(input.requester);
   const exe = input.requester.process?.exe;
-  if (!input.remember || !exe) return null;
-  const claimedExe = input.requester.claimed['requester.exe'];
-  return { kind: input.remember.kind, uid: input.requester.uid, exe: claimedExe ? `${exe} for claimed ${claimedExe}` : exe };
+  if (!input.remember || !holder || !exe) return null;
+  return { ...holder, kind: input.remember.kind, uid: input.requester.uid, exe };
 }
 
 function auditTarget(input: ApprovalInput): string {

@@ -69,7 +69,7 @@ export class AuditLog implements AuditSink {
     const row: Omit<AuditDbRow, 'chain'> = {
       request_id: entry.requestId, kind: entry.kind, requester_uid: entry.requester?.uid ?? null,
       requester_pid: entry.requester?.process?.pid ?? null, requester_exe: entry.requester?.process?.exe ?? null,
-      target: entry.target, outcome: entry.outcome, scope: entry.scope ?? null, detail: entry.detail ?? null,
+      target: entry.target, outcome: entry.outcome, scope: entry.scope ?? null, detail: withOpenerChanges(entry),
       created_at: Math.round(entry.createdAt), decided_at: entry.decidedAt == null ? null : Math.round(entry.decidedAt),
     };
     try {
@@ -92,4 +92,11 @@ export class AuditLog implements AuditSink {
     this.flush();
     this.db.close();
   }
+}
+
+/** A row about a request whose connection's opener changed program between reads says so. */
+function withOpenerChanges(entry: AuditRecord): string | null {
+  const changes = entry.requester?.changes;
+  if (!changes?.length) return entry.detail ?? null;
+  return [entry.detail, `opener ${changes.join('; ')}`].filter(Boolean).join(': ').slice(0, 1024);
 }

@@ -1,6 +1,7 @@
 // The console interface (net.mowaka.SecretsDispatcher1.Console): only the companion UID may call
-// it. The console lists what waits, decides, and manages the store's passphrase. Rich values are
-// JSON (core/wire.ts types); Changed(generation) is unicast to registered consoles only.
+// it. The console lists what waits (display-sized rows), reads one request's detail when it is
+// shown, decides, and manages the store's passphrase. Rich values are JSON (core/wire.ts types);
+// Changed(generation) is unicast to registered consoles only.
 import type { InterfaceSpec } from '../../core/dbus/introspection.js';
 import type { CallContext, InterfaceImpl } from '../../core/dbus/service.js';
 import { SdError, isSdError } from '../../core/errors.js';
@@ -10,6 +11,7 @@ import type { ConsoleRegistry } from '../approvals/consoles.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { RequestHooks } from '../request/interface.js';
 import type { DaemonServices } from '../services.js';
+import { detailForConsole, pendingListForConsole } from './shown.js';
 import { validId, validPassphrase, validRecoveryCode, validSecret } from '../request/validate.js';
 
 const VERBS: readonly DecisionVerb[] = ['once', 'remember', 'deny'];
@@ -52,7 +54,8 @@ export function buildConsoleInterface(spec: InterfaceSpec, deps: ConsoleDeps): I
       services.logger.info('console registered', { busName: ctx.sender });
     },
     Status: () => hooks.status(),
-    ListPending: () => JSON.stringify(queue.list()),
+    ListPending: () => JSON.stringify(pendingListForConsole(queue.list())),
+    GetRequest: ([untrustedId]: [string]) => JSON.stringify(detailForConsole(queue.get(validId(untrustedId, 'request id')))),
     Decide: ([untrustedId, untrustedVerb, minutes]: [string, string, number]) => {
       const id = validId(untrustedId, 'request id');
       if (!VERBS.includes(untrustedVerb as DecisionVerb)) throw new SdError('InvalidArgs', 'decision must be "once", "remember" or "deny".');

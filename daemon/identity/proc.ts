@@ -1,6 +1,7 @@
 // What /proc says about a process. All of it is for display except uid and start time: the
 // start time (stat field 22) plus the PID names one process for its whole life, which is how a
-// decision is tied to the process that asked (PID reuse guard, see requesters.ts).
+// decision is tied to the process that opened the connection (PID reuse guard, see
+// connections.ts). None of it says who sends on a connection: see requesters.ts.
 //
 // exe and cwd need ptrace-level access: the daemon (companion UID) reads them for the desktop
 // user's processes only with CAP_SYS_PTRACE (the unit grants it as an ambient capability). Without
@@ -30,6 +31,27 @@ export function readStat(pid: number): StatFields | null {
 /** The start time alone, for re-checking at decision time; null if the process is gone. */
 export function readStartTime(pid: number): number | null {
   return readStat(pid)?.startTime ?? null;
+}
+
+/** /proc's clock tick (USER_HZ): fixed at 100 on Linux, whatever the kernel's HZ. */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * Time since boot in /proc clock ticks (the unit of the start time), rounded up: a process whose
+ * start time is later than this had not started when it was read.
+ */
+export function bootTicksNow(): number | null {
+  try {
+    const seconds = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
+    return Number.isFinite(seconds) ? Math.ceil(seconds * TICKS_PER_SECOND) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The executable alone, for comparing reads; null if unreadable. */
+export function readExe(pid: number): string | null {
+  return tryReadlink(`/proc/${pid}/exe`);
 }
 
 function tryReadlink(path: string): string | null {
@@ -69,7 +91,7 @@ export function readProcessIdentity(pid: number): ProcessWithParent | null {
     return null;
   }
   return {
-    pid, startTime: stat.startTime, uid, comm: stat.comm, exe: tryReadlink(`/proc/${pid}/exe`),
+    pid, startTime: stat.startTime, uid, comm: stat.comm, exe: readExe(pid),
     cmdline: [], cwd: null, ppid: stat.ppid, session: stat.session,
   };
 }

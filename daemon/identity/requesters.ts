@@ -1,14 +1,22 @@
 // Who is asking. The UID comes from the bus (the kernel's SO_PEERCRED via the bus daemon), never
-// from the caller; everything read from /proc is for the human to look at; the caller's own
-// context (a{sv}) is kept apart in `claimed`. The daemon authorises on the UID itself, as well as
-// the policy file, so a mistaken or missing policy does not open the console interface.
+// from the caller: it is the one fact about the sender the daemon can establish. The PID is the
+// process that opened the connection, and nothing more: a client can connect, fork, exec another
+// program in the parent and send everything (Hello included) from the child, or hand the socket
+// to any process of its UID, so no read of /proc at any moment proves who sends. What /proc says
+// is therefore shown as "the process that opened the connection (pid N) now runs …", with what
+// changed between the daemon's reads (when the connection appeared, at the request, at the
+// decision) and a grant that rests on it says so in its own words (approvals/grant-scope.ts).
+// The caller's own context (a{sv}) is kept apart in `claimed`. The daemon authorises on the UID
+// itself, as well as the policy file, so a mistaken or missing policy does not open the console
+// interface.
 import type { CallContext } from '../../core/dbus/service.js';
 import { SdError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { RequesterInfo } from '../../core/wire.js';
 import type { RequesterResolver } from '../services.js';
 import type { UserTable } from '../users.js';
-import { addDisplayDetails, readParentChain, readProcessIdentity, readStartTime, readSystemdUnit } from './proc.js';
+import type { ConnectionOpeners } from './connections.js';
+import { addDisplayDetails, readExe, readParentChain, readProcessIdentity, readStartTime, readSystemdUnit } from './proc.js';
 
 const CLAIM_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -32,7 +40,7 @@ export function sanitizeClaims(untrustedContext: Record<string, unknown>): Recor
 export interface RequesterUids { desktopUid: number; companionUid: number }
 
 export class ProcRequesterResolver implements RequesterResolver {
-  constructor(private readonly uids: RequesterUids, private readonly users: UserTable) {}
+  constructor(private readonly uids: RequesterUids, private readonly users: UserTable, private readonly openers?: ConnectionOpeners) {}
 
   /**
    * Cheap on purpose: a read covered by a remembered decision needs only UID and executable. The
@@ -42,9 +50,18 @@ export class ProcRequesterResolver implements RequesterResolver {
   async resolve(ctx: CallContext, untrustedContext: Record<string, unknown>): Promise<RequesterInfo> {
     const claimed = sanitizeClaims(untrustedContext);
     const creds = await ctx.credentials();
+    const atConnection = await this.openers?.atConnection(ctx.sender);
     const proc = creds.pid === null ? null : readProcessIdentity(creds.pid);
-    // A process that is not the caller's UID is not the caller (the PID was reused already).
-    const verified = proc && proc.uid === creds.uid ? proc : null;
+    // A process that is not the caller's UID, or not the one seen when the connection appeared,
+    // did not open the connection (it exited and its PID was reused).
+    const sameOpener = atConnection === undefined
+      ? proc !== null && (this.openers?.couldPredateWatch(proc.startTime) ?? true)
+      : atConnection !== null && atConnection.startTime === proc?.startTime;
+    const opener = proc && proc.uid === creds.uid && sameOpener ? proc : null;
+    const changes: string[] = [];
+    if (opener && atConnection && atConnection.exe !== opener.exe) {
+      changes.push(`ran ${atConnection.exe ?? '(unreadable)'} when the connection appeared, ${opener.exe ?? '(unreadable)'} at the request`);
+    }
     const requester: RequesterInfo = {
       busName: ctx.sender,
       uid: creds.uid,
@@ -53,9 +70,11 @@ export class ProcRequesterResolver implements RequesterResolver {
       chain: [],
       systemdUnit: null,
       claimed,
+      changes,
     };
-    if (verified) {
-      const { ppid, session, ...info } = verified;
+    if (atConnection !== undefined) requester.exeAtConnection = atConnection?.exe ?? null;
+    if (opener) {
+      const { ppid, session, ...info } = opener;
       requester.process = info;
       parents.set(requester, { ppid, session });
     }
@@ -91,10 +110,17 @@ export function describeForConsole(requester: RequesterInfo): void {
 }
 
 /**
- * PID reuse guard: true while the process that asked is still the one running under that PID
- * (same start time). A request whose requester process was not readable has nothing to re-check.
+ * The read at decision time: null while the process that opened the connection is still the one
+ * the human was shown (same start time, same executable), else why not; a change is also added
+ * to `requester.changes`. A request whose opener was not readable has nothing to re-check.
  */
-export function requesterStillRunning(requester: RequesterInfo): boolean {
-  if (!requester.process) return true;
-  return readStartTime(requester.process.pid) === requester.process.startTime;
+export function requesterChange(requester: RequesterInfo): string | null {
+  const proc = requester.process;
+  if (!proc) return null;
+  const exe = readExe(proc.pid);
+  if (readStartTime(proc.pid) !== proc.startTime) return 'The process that opened the connection exited before the decision.';
+  if (exe === proc.exe) return null;
+  const change = `ran ${proc.exe ?? '(unreadable)'} at the request, ${exe ?? '(unreadable)'} at the decision`;
+  (requester.changes ??= []).push(change);
+  return `The process that opened the connection (pid ${proc.pid}) ${change}.`;
 }

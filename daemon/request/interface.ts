@@ -35,13 +35,21 @@ function wipeAfterReply(buffers: Buffer[]): void {
   });
 }
 
+/**
+ * Who asks, for a summary line: the verified UID first, then what the daemon read of the
+ * connection's opener (never its self-chosen comm), then a forwarder's report marked as reported.
+ */
 export function requesterName(r: RequesterInfo): string {
-  const exe = r.process?.exe ?? r.process?.comm ?? 'unknown process';
-  const pid = r.process ? ` (pid ${r.process.pid})` : '';
-  // A forwarder (the agent) names the program it asks for; show that first, marked as its claim.
-  const claimedExe = r.claimed['requester.exe'];
-  if (claimedExe) return `${claimedExe} (claimed, via pid ${r.process?.pid ?? '?'})`;
-  return `${exe}${pid}`;
+  const uid = `uid ${r.uid}`;
+  const p = r.process;
+  const untrustedProgram = r.claimed['requester.exe'];
+  if (r.claimed.via === 'secret-service-agent' || untrustedProgram) {
+    const via = r.claimed.via === 'secret-service-agent' ? 'the Secret Service agent' : 'a forwarding client';
+    return `${uid} via ${via} (reported: ${untrustedProgram ?? 'no program'})`;
+  }
+  if (!p) return `${uid} (the process that opened the connection is gone)`;
+  const was = r.changes?.length ? `; it ran ${r.exeAtConnection ?? 'something else'} when it connected` : '';
+  return `${uid} (pid ${p.pid} now runs ${p.exe ?? 'an unreadable executable'}${was})`;
 }
 
 export function buildRequestInterface(
@@ -76,17 +84,15 @@ export function buildRequestInterface(
     return item;
   };
   const labelsOf = (items: ItemRecord[]) => items.map((i) => `'${i.label}'`).join(', ').slice(0, 512);
-  const remember = (kind: 'secret' | 'write', requester: RequesterInfo, items: ItemRecord[], verb: string) => ({
-    kind, targets: items.map((i) => i.id), targetLabel: labelsOf(items),
-    // A grant covers every process of this executable and UID, not just this PID: say so. Through a
-    // forwarder the grant is narrowed to the program it claims (daemon/approvals/gate.ts rememberKey).
-    description: `${requester.claimed['requester.exe'] ? `${requester.claimed['requester.exe']} (claimed) via ` : ''}${requester.process?.exe ?? 'this requester'} (any process, uid ${requester.uid}) may ${verb} ${labelsOf(items)} for ${services.config.rememberMinutes} minutes`,
+  // Who the grant covers is the gate's to say (approvals/grant-scope.ts); these are the items.
+  const remember = (kind: 'secret' | 'write', items: ItemRecord[], verb: string) => ({
+    kind, targets: items.map((i) => i.id), targetLabel: labelsOf(items), action: `${verb} ${labelsOf(items)}`,
   });
   const gateWrite = async (ctx: CallContext, untrustedContext: unknown, item: ItemRecord, what: string) => {
     const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
     await approvals.request({
       kind: 'write', requester, summary: `${requesterName(requester)} wants to ${what} '${item.label}'`,
-      items: targetsOf([item]), remember: remember('write', requester, [item], 'change'),
+      items: targetsOf([item]), remember: remember('write', [item], 'change'),
     }, ctx.sender);
     return requester;
   };
@@ -173,7 +179,7 @@ export function buildRequestInterface(
       if (items.length === 0) return [];
       await approvals.request({
         kind: 'secret', requester, summary: `${requesterName(requester)} wants the secret of ${labelsOf(items)}`,
-        items: targetsOf(items), remember: remember('secret', requester, items, 'read'),
+        items: targetsOf(items), remember: remember('secret', items, 'read'),
       }, ctx.sender);
       const out: [string, Buffer, string][] = [];
       for (const item of items) {

@@ -24,7 +24,7 @@ const MAX_FILES = 2000;
 const IDENTITY_HEADERS = ['author', 'committer', 'tagger', 'pusher'] as const;
 
 /** "Name <email>" without git's trailing "<seconds> <tz>". */
-function identityOf(headerValueText: string): string {
+export function identityOf(headerValueText: string): string {
   return headerValueText.replace(/ -?\d+ [+-]\d{4}$/, '');
 }
 

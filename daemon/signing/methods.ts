@@ -1,6 +1,7 @@
 // The request interface's signing and key methods (daemon/introspection/net.mowaka.SecretsDispatcher1.xml).
 // Sign shows the human what the payload bytes say, plus what the client merely reports, and signs
-// only after approval or under a remembered decision for this repository, key and executable.
+// only after approval or under a remembered decision for this payload kind, key, signer and
+// reported repository (signRememberSpec).
 // Key import, generation and removal always ask.
 import type { MethodImpl, CallContext } from '../../core/dbus/service.js';
 import { fromVariantMap, toVariantMap } from '../../core/dbus/bus.js';
@@ -9,10 +10,10 @@ import { LIMITS } from '../../core/limits.js';
 import type { KeyDetails, RequesterInfo, SignDetails } from '../../core/wire.js';
 import type { DaemonServices, RememberSpec } from '../services.js';
 import type { KeyRecord } from '../store/types.js';
-import { checkClaims, CLAIM_KEYS } from './claims.js';
+import { checkClaims, CLAIM_KEYS, identityOf } from './claims.js';
 import { selectKey } from './key-select.js';
 import type * as OpenpgpKeys from './openpgp-keys.js';
-import { describePayload, parsePayload } from './payload.js';
+import { describePayload, headerValue, parsePayload, type ParsedPayload } from './payload.js';
 
 // openpgp (~9 MiB resident) is loaded on the first key or signing request, not at daemon start:
 // many desktops never sign, and ListKeys needs only the store.
@@ -39,19 +40,27 @@ function keyView(key: KeyRecord): SignDetails['key'] {
   return { fingerprint: key.fingerprint, keyId: key.keyId, userIds: key.userIds, algorithm: key.algorithm };
 }
 
-function exeName(requester: RequesterInfo): string {
-  const exe = requester.process?.exe ?? requester.process?.comm ?? 'this program';
-  return exe.split('/').pop() ?? exe;
-}
+/** Who signs, read from the payload: a commit's committer, a tag's tagger. */
+const SIGNER_HEADER = { commit: 'committer', tag: 'tagger' } as const;
 
-/** "a" on the console: this key, for this repository, for this executable (the gate binds uid + exe). */
-function signRememberSpec(services: DaemonServices, requester: RequesterInfo, repository: string | undefined, key: KeyRecord): RememberSpec | null {
-  if (!repository || !requester.process?.exe) return null;
+/**
+ * "a" on the console covers this payload kind, this key, this signer (from the payload) and the
+ * reported repository, for the holder the gate names (approvals/grant-scope.ts). A push
+ * certificate is signed once each time: the next one need not resemble it. The repository is the
+ * client's report; it only narrows (a grant without one is never given).
+ */
+function signRememberSpec(parsed: ParsedPayload, repository: string | undefined, key: KeyRecord): RememberSpec | null {
+  if (!repository || parsed.kind === 'push-cert') return null;
+  const header = SIGNER_HEADER[parsed.kind];
+  const signer = headerValue(parsed, header);
+  if (signer === undefined) return null;
+  const who = identityOf(signer);
+  const what = parsed.kind === 'commit' ? 'commits' : 'tags';
   return {
     kind: 'sign',
-    targets: [`${repository}\0${key.fingerprint}`],
-    targetLabel: `${repository} with key ${key.keyId}`,
-    description: `${exeName(requester)} may sign in ${repository} with key ${key.keyId} for ${services.config.rememberMinutes} minutes`,
+    targets: [[parsed.kind, key.fingerprint, who, repository].join('\0')],
+    targetLabel: `${what} by ${who} in ${repository} with key ${key.keyId}`,
+    action: `sign ${what} whose ${header} is ${JSON.stringify(who)}, in the repository reported as ${repository}, with key ${key.keyId}`,
   };
 }
 
@@ -113,7 +122,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
       onlyIfRemembered: requester.claimed[CLAIM_KEYS.rememberedOnly] === '1',
       summary: `Sign ${describePayload(parsed)}${where} with key ${key.keyId}`,
       sign,
-      remember: signRememberSpec(services, requester, reported.repository, key),
+      remember: signRememberSpec(parsed, reported.repository, key),
     }, ctx.sender);
     outcome.secret?.fill(0);
     const { signDetached } = await pgp();

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectBus, disconnectBus, nameHasOwner } from '../../core/dbus/bus.js';
+import { dbusErrorName } from '../../core/errors.js';
 import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME } from '../../core/names.js';
 import type { ConfigInput } from '../../core/config.js';
-import type { DaemonStatus, DecisionVerb, HistoryEntry, PendingRequest, RememberedDecision } from '../../core/wire.js';
+import type { DaemonStatus, DecisionVerb, HistoryEntry, PendingList, RememberedDecision, RequestDetail } from '../../core/wire.js';
 import { connectAsUser, connectInProcess, type BusClient, type CallSpec } from './bus-client.js';
 import { currentUserName, startPrivateBus, type PrivateBus } from './private-bus.js';
 
@@ -256,13 +257,33 @@ export class ScriptedConsole {
     };
   }
 
-  async listPending(): Promise<PendingRequest[]> {
+  /** ListPending as the console gets it: display-sized rows and how many wait in all. */
+  async listSummaries(): Promise<PendingList> {
     const [json] = await this.call({ member: 'ListPending' });
     return JSON.parse(json);
   }
 
+  /** GetRequest: one request's detail, cut to what a screen shows. */
+  async getRequest(id: string): Promise<RequestDetail> {
+    const [json] = await this.call({ member: 'GetRequest', signature: 's', body: [id] });
+    return JSON.parse(json);
+  }
+
+  /** Every listed request with its detail (one that ends between the two calls is left out). */
+  async listPending(): Promise<RequestDetail[]> {
+    const out: RequestDetail[] = [];
+    for (const row of (await this.listSummaries()).requests) {
+      try {
+        out.push(await this.getRequest(row.id));
+      } catch (err) {
+        if ((err as { dbusName?: string }).dbusName !== dbusErrorName('NotFound')) throw err;
+      }
+    }
+    return out;
+  }
+
   /** Resolves with the first pending request matching `predicate` (re-checked on every Changed). */
-  async waitForPending(predicate: (r: PendingRequest) => boolean = () => true, timeoutMs = 10_000): Promise<PendingRequest> {
+  async waitForPending(predicate: (r: RequestDetail) => boolean = () => true, timeoutMs = 10_000): Promise<RequestDetail> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const hit = (await this.listPending()).find(predicate);

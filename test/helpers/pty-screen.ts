@@ -13,8 +13,18 @@ export interface PtyScreenOptions {
   cwd?: string;
 }
 
+/** How one cell is drawn: background colour (-1: the default) and reverse video. */
+export interface CellStyle {
+  bg: number;
+  inverse: boolean;
+}
+
 export interface PtyScreen {
   readonly pid: number;
+  /** The style of the cell `offset` characters into the first place `text` is on screen, or null if it is not there. */
+  styleOf(text: string, offset?: number): CellStyle | null;
+  /** Write to the terminal behind the program's back, as another process on the same tty could. */
+  scribble(data: string): Promise<void>;
   /** The visible screen, one string per row, trailing spaces removed. */
   lines(): string[];
   /** The visible screen as one text (rows joined by newlines). */
@@ -37,13 +47,43 @@ export interface PtyScreen {
 
 export const KEYS = {
   enter: '\r', escape: '\x1b', up: '\x1b[A', down: '\x1b[B', pageDown: '\x1b[6~', pageUp: '\x1b[5~',
-  ctrlC: '\x03', ctrlU: '\x15', backspace: '\x7f',
+  ctrlC: '\x03', ctrlL: '\x0c', ctrlU: '\x15', backspace: '\x7f',
 } as const;
+
+/**
+ * The headless terminal measures characters as Unicode 6 did, emoji one column; terminals since
+ * Unicode 9 (and the Linux console's own table) draw emoji two columns wide. The test terminal
+ * does the same, so a layout that counts them wrong shows up on its screen as it would on a real
+ * one. Everything else keeps xterm's own widths.
+ */
+function useEmojiWidths(term: InstanceType<typeof Terminal>): void {
+  // The built-in provider is not exported; the service that holds it is xterm's own.
+  const v6 = (term as unknown as { _core: { unicodeService: { _providers: Record<string, { wcwidth(c: number): 0 | 1 | 2 }> } } })._core.unicodeService._providers['6']!;
+  const emoji = /\p{Emoji_Presentation}/u;
+  const wcwidth = (c: number): 0 | 1 | 2 => (emoji.test(String.fromCodePoint(c)) ? 2 : v6.wcwidth(c));
+  term.unicode.register({
+    version: 'emoji-wide',
+    wcwidth,
+    // xterm's packing of (width, join with the previous cell), as its own providers do.
+    charProperties(c: number, preceding: number): number {
+      let width: number = wcwidth(c);
+      let join = width === 0 && preceding !== 0;
+      if (join) {
+        const before = (preceding >> 1) & 3;
+        if (before === 0) join = false;
+        else if (before > width) width = before;
+      }
+      return ((width & 3) << 1) | (join ? 1 : 0);
+    },
+  });
+  term.unicode.activeVersion = 'emoji-wide';
+}
 
 export function spawnPty(command: string, args: string[], options: PtyScreenOptions = {}): PtyScreen {
   const cols = options.cols ?? 120;
   const rows = options.rows ?? 40;
   const term = new Terminal({ cols, rows, allowProposedApi: true });
+  useEmojiWidths(term);
   const titles: string[] = [];
   term.onTitleChange((t) => titles.push(t));
   let raw = '';
@@ -97,8 +137,33 @@ export function spawnPty(command: string, args: string[], options: PtyScreenOpti
     }
   };
 
+  const styleOf = (needle: string, offset = 0): CellStyle | null => {
+    const buf = term.buffer.active;
+    for (let y = 0; y < term.rows; y++) {
+      const line = buf.getLine(buf.viewportY + y);
+      if (!line) continue;
+      // Text and the cell each character starts in (a wide character's second cell is empty).
+      let text = '';
+      const cellOf: number[] = [];
+      for (let x = 0; x < line.length; x++) {
+        const cell = line.getCell(x)!;
+        if (cell.getWidth() === 0) continue;
+        const chars = cell.getChars() || ' ';
+        for (let i = 0; i < chars.length; i++) cellOf.push(x);
+        text += chars;
+      }
+      const at = text.indexOf(needle);
+      if (at < 0) continue;
+      const cell = line.getCell(cellOf[at + offset]!)!;
+      return { bg: cell.isBgDefault() ? -1 : cell.getBgColor(), inverse: cell.isInverse() !== 0 };
+    }
+    return null;
+  };
+
   return {
     pid: child.pid,
+    styleOf,
+    scribble: (data) => new Promise<void>((resolve) => term.write(data, resolve)),
     lines,
     text: () => lines().join('\n'),
     titles,

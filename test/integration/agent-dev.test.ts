@@ -39,7 +39,8 @@ describe('dev sandbox with the agent', () => {
     const stored = await runClient('secret-tool', ['store', '--label=dev item', 'dev', 'one'], env, 'dev-secret');
     expect(stored.stderr).toBe('');
     const lookup = startClient('secret-tool', ['lookup', 'dev', 'one'], env);
-    await dev.waitForText(/SECRET .*dev item/, 20_000);
+    // The list row leads with who asks, so the item's label is looked for in the detail pane.
+    await dev.waitForText(/Item\s+dev item/, 20_000);
     await new Promise((r) => setTimeout(r, 800));
     dev.send('y');
     const r = await lookup.done;

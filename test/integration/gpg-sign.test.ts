@@ -155,7 +155,9 @@ describe('git signing through sd-gpg', () => {
     let asked = 0;
     const { result } = await withDecision(harness, repo.start(['-c', 'commit.gpgsign=true', 'rebase', '-q', '-f', 'HEAD~5']), 'sign', async (req) => {
       asked++;
-      expect(req.rememberScope?.description).toMatch(new RegExp(`may sign in ${repo.dir} with key ${edFpr.slice(-16)}`));
+      // What "a" covers is now said in full: the signer from the payload and the payload kind, not
+      // only the client-reported repository and the key.
+      expect(req.rememberScope?.description).toBe(`any process of uid ${process.getuid!()} that presents itself as ${process.execPath} may sign commits whose committer is "Ada Tester <ada@example.org>", in the repository reported as ${repo.dir}, with key ${edFpr.slice(-16)} for 10 minutes`);
       expect(req.sign?.reported.branch).toBe('main (rebasing)');
       await harness.console.decide(req.id, 'remember', 10);
     });
@@ -166,6 +168,35 @@ describe('git signing through sd-gpg', () => {
     for (let i = 0; i < 5; i++) expect((await repo.start(['verify-commit', `HEAD~${i}`]).done).code).toBe(0);
     const history = await harness.console.history(20);
     expect(history.filter((h) => h.kind === 'sign' && h.outcome === 'remembered').length).toBeGreaterThanOrEqual(4);
+    for (const grant of await harness.console.listRemembered()) await harness.console.revoke(grant.id);
+  });
+
+  it('a_commit_grant_never_signs_a_tag_another_committer_or_another_repository', async () => {
+    const { result } = await withDecision(harness, repo.start(['commit', '-S', '-q', '--allow-empty', '-m', 'remembered commit']), 'sign', (req) => harness.console.decide(req.id, 'remember'));
+    expect(result.code).toBe(0);
+    const tree = repo.git(['rev-parse', 'HEAD^{tree}']).trim();
+    const head = repo.git(['rev-parse', 'HEAD']).trim();
+    const client = await harness.client();
+    const sign = (payload: string, repository: string, rememberedOnly = true) => client.call({
+      member: 'Sign', signature: 'aysa{sv}', timeoutMs: 30_000,
+      body: [Buffer.from(payload), edFpr, { repository: new Variant('s', repository), ...(rememberedOnly ? { rememberedOnly: new Variant('s', '1') } : {}) }],
+    }).then(() => 'signed', (e: { dbusName?: string }) => e.dbusName);
+    const ada = 'Ada Tester <ada@example.org> 1700000000 +0000';
+    const tag = `object ${head}\ntype commit\ntag v6.6.6\ntagger ${ada}\n\nattacker's release\n`;
+    const commitBy = (who: string) => `tree ${tree}\nparent ${head}\nauthor ${who}\ncommitter ${who}\n\nattacker's commit\n`;
+    // A node script claiming the same repository: a tag, another committer, another repository
+    // are not what the line said, so nothing is signed without asking.
+    expect(await sign(tag, repo.dir)).toBe('net.mowaka.SecretsDispatcher1.Error.NotRemembered');
+    expect(await sign(commitBy('Mallory <m@example.org> 1700000000 +0000'), repo.dir)).toBe('net.mowaka.SecretsDispatcher1.Error.NotRemembered');
+    expect(await sign(commitBy(ada), '/home/ada/other')).toBe('net.mowaka.SecretsDispatcher1.Error.NotRemembered');
+    const asked = sign(tag, repo.dir, false);
+    const request = await harness.console.waitForPending((r) => r.kind === 'sign');
+    expect(request.sign?.payloadKind).toBe('tag');
+    await harness.console.decide(request.id, 'deny');
+    expect(await asked).toBe('net.mowaka.SecretsDispatcher1.Error.Denied');
+    // What the line did say holds for any node process of the UID: a commit by Ada in that
+    // repository with that key.
+    expect(await sign(commitBy(ada), repo.dir)).toBe('signed');
     for (const grant of await harness.console.listRemembered()) await harness.console.revoke(grant.id);
   });
 

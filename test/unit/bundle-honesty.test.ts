@@ -8,8 +8,8 @@ import { verifiedBundleKeys } from '../../daemon/signing/bundle-keys.js';
 import { generateKey } from '../../daemon/signing/openpgp-keys.js';
 import { openBundle, sealBundle } from '../../daemon/store/bundle.js';
 import { lineText, renderView } from '../../tui/view-model.js';
-import { applyPending, applyStatus, initialState } from '../../tui/state.js';
-import { NOW, secretRequest } from './tui-fixtures.js';
+import { applyStatus, initialState } from '../../tui/state.js';
+import { arrive, NOW, secretRequest } from './tui-fixtures.js';
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -70,7 +70,7 @@ describe('what the console is told', () => {
     const keys = [{ fingerprint: 'A'.repeat(40), keyId: 'A'.repeat(16), userIds: ['Me <me@example.org>'], algorithm: 'ed25519', created: 1 }];
     const request = secretRequest({ kind: 'export', items: [], rememberScope: null, bundle: exportDetails(1, ['GitHub token'], keys) });
     const status = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0', requestTimeoutSeconds: 300, throttled: null };
-    const screen = renderView(applyPending(applyStatus(initialState(300), status), [request], NOW), { width: 120, height: 40 }, NOW).lines.map(lineText).join('\n');
+    const screen = renderView(arrive(applyStatus(initialState(300), status), [request], NOW), { width: 120, height: 40 }, NOW).lines.map(lineText).join('\n');
     expect(screen).toContain('1 PRIVATE signing keys');
     expect(screen).toContain('chosen by the requester: to the requester it is plaintext');
     expect(screen).toContain('Me <me@example.org>');
@@ -79,7 +79,7 @@ describe('what the console is told', () => {
   it('the screen lists an import\'s overwrites', () => {
     const request = secretRequest({ kind: 'import', items: [], rememberScope: null, bundle: importDetails(plan, []) });
     const status = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0', requestTimeoutSeconds: 300, throttled: null };
-    const screen = renderView(applyPending(applyStatus(initialState(300), status), [request], NOW), { width: 120, height: 40 }, NOW).lines.map(lineText);
+    const screen = renderView(arrive(applyStatus(initialState(300), status), [request], NOW), { width: 120, height: 40 }, NOW).lines.map(lineText);
     expect(screen.find((l) => l.includes('OVERWRITES') && l.includes('GitHub token'))).toContain('(now GitHub token (prod))');
     expect(screen.some((l) => l.includes('overwrites 2 here'))).toBe(true);
   });

@@ -20,7 +20,7 @@ function secretRead(r: RequesterInfo, itemId = 'item1'): ApprovalInput {
   return {
     kind: 'secret', requester: r, summary: `read ${itemId}`,
     items: [{ itemId, collectionId: 'login', collectionLabel: 'Login', label: `Label ${itemId}`, attributes: { service: 'github' } }],
-    remember: { kind: 'secret', targets: [itemId], targetLabel: `'Label ${itemId}'`, description: 'may read' },
+    remember: { kind: 'secret', targets: [itemId], targetLabel: `'Label ${itemId}'`, action: `read 'Label ${itemId}'` },
   };
 }
 
@@ -35,13 +35,14 @@ function testClock() {
   };
 }
 
-type SetupOptions = { locked?: boolean; console?: boolean; stillRunning?: boolean; maxPending?: number; budgets?: Partial<Config['budgets']> };
+type SetupOptions = { locked?: boolean; console?: boolean; change?: string | null; maxPending?: number; budgets?: Partial<Config['budgets']> };
 
 function setup(options: SetupOptions = {}) {
   const time = testClock();
+  const exited = new Set<number>();
   const sent: Array<[string, bigint]> = [];
   const audit: AuditRecord[] = [];
-  const state = { locked: options.locked ?? false, stillRunning: options.stillRunning ?? true };
+  const state = { locked: options.locked ?? false, change: options.change ?? null };
   const consoles = new ConsoleRegistry((dest, gen) => sent.push([dest, gen]));
   if (options.console !== false) consoles.register(':1.console');
   const queue = new ApprovalQueue({
@@ -50,10 +51,11 @@ function setup(options: SetupOptions = {}) {
       budgets: { pendingPerUid: 500, pendingTotal: 1000, pendingMiBPerUid: 96, pendingMiBTotal: 128, ...options.budgets },
     },
     consoles, audit: { record: (e) => audit.push(e) }, logger: createLogger({ write: () => undefined }),
-    clock: time.clock, storeLocked: () => state.locked, requesterStillRunning: () => state.stillRunning,
+    clock: time.clock, storeLocked: () => state.locked, requesterChange: () => state.change,
+    openerAlive: (pid) => !exited.has(pid),
   });
   queues.push(queue);
-  return { queue, consoles, sent, audit, state, ...time };
+  return { queue, consoles, sent, audit, state, exited, ...time };
 }
 
 const queues: ApprovalQueue[] = [];
@@ -79,7 +81,7 @@ describe('approval queue', () => {
     const waiting = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
     const [pending] = queue.list();
     expect(pending!.items[0]!.label).toBe('Label item1');
-    expect(pending!.rememberScope).toEqual({ description: 'may read', minutes: 10 });
+    expect(pending!.rememberScope).toEqual({ description: "any process of uid 1000 that presents itself as /usr/bin/python3 may read 'Label item1' for 10 minutes", minutes: 10 });
     queue.decide(pending!.id, 'once', 0);
     expect(await waiting).toEqual({ ok: true, value: { decision: 'once' } });
     expect(queue.list()).toEqual([]);
@@ -148,12 +150,15 @@ describe('approval queue', () => {
     expect((await Promise.all(waits)).every((w) => !w.ok)).toBe(true);
   });
 
-  it('cancels on approval when the requesting process is no longer the same one (PID reuse guard)', async () => {
-    const { queue, state } = setup();
+  it('cancels on approval when the connection\'s opener is no longer what the human was shown', async () => {
+    const { queue, state, audit } = setup();
     const waiting = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
-    state.stillRunning = false;
+    state.change = 'The process that opened the connection (pid 4242) ran /usr/bin/python3 at the request, /usr/bin/git at the decision.';
     queue.decide(queue.list()[0]!.id, 'once', 0);
-    expect(((await waiting) as { error: { code: string } }).error.code).toBe('Cancelled');
+    const result = (await waiting) as { error: { code: string; message: string } };
+    expect(result.error.code).toBe('Cancelled');
+    expect(result.error.message).toContain('/usr/bin/git at the decision');
+    expect(audit.at(-1)).toMatchObject({ outcome: 'cancelled', detail: 'Cancelled' });
   });
 
   it('approve with a secret hands the requester the human\'s extra secret', async () => {
@@ -240,19 +245,40 @@ describe('remembered decisions', () => {
     await again;
   });
 
-  it('narrows a grant given through a forwarder to the program the forwarder names', async () => {
-    const { queue } = setup();
-    const viaAgent = (bus: string, claimedExe: string) => ({ ...requester(bus, '/usr/bin/node'), claimed: { 'requester.exe': claimedExe } });
+  // What a grant through a forwarder covers changed: it was "verified exe + claimed exe", which any
+  // process of that executable (any node script) could present; it is now the process that opened
+  // the forwarder's connections (PID + start time) plus the program it reports, and ends with it.
+  it('binds a grant given through a forwarder to the process that opened its connections and the program it reports', async () => {
+    const { queue, exited } = setup();
+    const viaAgent = (bus: string, claimedExe: string, pid = 4242) => ({ ...requester(bus, '/usr/bin/node', pid), claimed: { via: 'secret-service-agent', 'requester.exe': claimedExe } });
     await rememberFor(queue, viaAgent(':1.5', '/usr/bin/python3.11'));
-    expect(queue.listRemembered()[0]!.exe).toBe('/usr/bin/node for claimed /usr/bin/python3.11');
+    const [grant] = queue.listRemembered();
+    expect(grant!.holder).toBe('connections opened by pid 4242 (/usr/bin/node) that report the program /usr/bin/python3.11, until that process exits,');
+    // The forwarder opens a connection per request: its next one is covered.
     expect(await queue.request(secretRead(viaAgent(':1.6', '/usr/bin/python3.11')), ':1.6')).toEqual({ decision: 'remembered' });
-    // Another program behind the same agent, and the agent itself without a claim, still ask.
-    const otherApp = settle(queue.request(secretRead(viaAgent(':1.7', '/usr/bin/secret-tool')), ':1.7'));
-    const unclaimed = settle(queue.request(secretRead(requester(':1.8', '/usr/bin/node')), ':1.8'));
-    expect(queue.list()).toHaveLength(2);
-    queue.ownerGone(':1.7');
-    queue.ownerGone(':1.8');
-    await Promise.all([otherApp, unclaimed]);
+    // The same claim from another process (a direct caller, another node process), another
+    // program behind the same forwarder, and the forwarder without a claim all still ask.
+    const sameClaimElsewhere = settle(queue.request(secretRead(viaAgent(':1.7', '/usr/bin/python3.11', 5555)), ':1.7'));
+    const otherApp = settle(queue.request(secretRead(viaAgent(':1.8', '/usr/bin/secret-tool')), ':1.8'));
+    const unclaimed = settle(queue.request(secretRead(requester(':1.9', '/usr/bin/node')), ':1.9'));
+    expect(queue.list()).toHaveLength(3);
+    for (const bus of [':1.7', ':1.8', ':1.9']) queue.ownerGone(bus);
+    await Promise.all([sameClaimElsewhere, otherApp, unclaimed]);
+    // The forwarder's process exiting (an agent restart) ends its grants.
+    exited.add(4242);
+    queue.ownerGone(':1.6');
+    expect(queue.listRemembered()).toEqual([]);
+  });
+
+  it('remembers nothing for a connection whose opener exec\'d another program after it connected', async () => {
+    const { queue } = setup();
+    const forged = { ...requester(':1.5', '/usr/bin/git'), exeAtConnection: '/usr/bin/python3', changes: ['ran /usr/bin/python3 when the connection appeared, /usr/bin/git at the request'] };
+    const waiting = settle(queue.request(secretRead(forged), ':1.5'));
+    const [pending] = queue.list();
+    expect(pending!.rememberScope).toBeNull();
+    expect(() => queue.decide(pending!.id, 'remember', 0)).toThrow(/cannot be remembered/);
+    queue.ownerGone(':1.5');
+    await waiting;
   });
 
   it('cannot remember a requester whose executable is unknown', async () => {

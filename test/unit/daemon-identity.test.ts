@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readParentChain, readProcess, readStartTime, readSystemdUnit } from '../../daemon/identity/proc.js';
-import { requesterStillRunning, sanitizeClaims } from '../../daemon/identity/requesters.js';
+import { ConnectionOpeners } from '../../daemon/identity/connections.js';
+import { bootTicksNow, readParentChain, readProcess, readStartTime, readSystemdUnit } from '../../daemon/identity/proc.js';
+import { requesterChange, sanitizeClaims } from '../../daemon/identity/requesters.js';
 import { UserTable } from '../../daemon/users.js';
 import { validAttributes, validContentType, validId, validIds } from '../../daemon/request/validate.js';
 
@@ -48,13 +49,41 @@ describe('process identity from /proc', () => {
     await new Promise((r) => setTimeout(r, 100));
     const info = readProcess(child.pid!)!;
     const requester = { busName: ':1.1', uid: info.uid!, userName: null, process: info, chain: [], systemdUnit: null, claimed: {} };
-    expect(requesterStillRunning(requester)).toBe(true);
+    expect(requesterChange(requester)).toBeNull();
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
     expect(readStartTime(child.pid!)).toBeNull();
-    expect(requesterStillRunning(requester)).toBe(false);
-    expect(requesterStillRunning({ ...requester, process: { ...info, pid: process.pid } })).toBe(false);
+    expect(requesterChange(requester)).toMatch(/exited before the decision/);
+    expect(requesterChange({ ...requester, process: { ...info, pid: process.pid } })).toMatch(/exited before the decision/);
+  });
+
+  it('never takes a process that started after the connection appeared for its opener (a reused PID)', async () => {
+    const openers = new ConnectionOpeners();
+    const uid = process.getuid!();
+    let answer!: (creds: { uid: number; pid: number }) => void;
+    openers.arrived(':1.reused', new Promise((resolve) => { answer = resolve; }));
+    // The opener exits and its PID goes to a newer process before the daemon reads /proc: any
+    // process started after the announcement stands for it.
+    const announced = bootTicksNow()!;
+    // Two ticks on: /proc/uptime is rounded up here, start times are rounded down.
+    while (bootTicksNow()! <= announced + 2) await new Promise((r) => setImmediate(r));
+    const newer = spawn('sleep', ['5'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => newer.once('spawn', r));
+      answer({ uid, pid: newer.pid! });
+      expect(await openers.atConnection(':1.reused')).toBeNull();
+      // A process that was running before the announcement is taken, with its start time.
+      openers.arrived(':1.mine', Promise.resolve({ uid, pid: process.pid }));
+      expect(await openers.atConnection(':1.mine')).toEqual({ pid: process.pid, startTime: readStartTime(process.pid), exe: process.execPath });
+      openers.gone(':1.mine');
+      expect(openers.atConnection(':1.mine')).toBeUndefined();
+      // A connection never seen appearing predates the watch: so must its opener.
+      expect(openers.couldPredateWatch(readStartTime(process.pid)!)).toBe(true);
+      expect(openers.couldPredateWatch(readStartTime(newer.pid!)!)).toBe(false);
+    } finally {
+      newer.kill('SIGKILL');
+    }
   });
 
   it('finds a systemd unit name in the cgroup path when there is one', () => {

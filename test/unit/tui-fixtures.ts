@@ -1,6 +1,7 @@
 // PendingRequest fixtures shaped like the daemon's output, for the view-model and key tests and the
 // signing screenshot (signing requests cannot come from the daemon until the gpg work lands).
-import type { PendingRequest } from '../../core/wire.js';
+import type { PendingList, PendingRequest, RequestDetail } from '../../core/wire.js';
+import { applyDetail, applyPending, type ConsoleState } from '../../tui/state.js';
 
 export const NOW = Date.UTC(2026, 10, 24, 9, 30, 0);
 
@@ -65,4 +66,21 @@ export function signRequest(overrides: Partial<PendingRequest> = {}, message = '
     rememberScope: null,
     ...overrides,
   };
+}
+
+/** ListPending's reply for these requests (a full request carries every field a row has). */
+export function listed(...requests: PendingRequest[]): PendingList {
+  return { requests, total: requests.length };
+}
+
+/** GetRequest's reply for a request nothing had to be cut from. */
+export function detailOf(request: PendingRequest): RequestDetail {
+  return { ...request, omitted: {} };
+}
+
+/** The daemon lists these requests and the console has read the focused one's detail, all at `now`. */
+export function arrive(state: ConsoleState, requests: PendingRequest[], now: number): ConsoleState {
+  const s = applyPending(state, listed(...requests), now);
+  const focused = requests.find((r) => r.id === s.focusedId);
+  return focused ? applyDetail(s, detailOf(focused), now) : s;
 }

@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../core/wire.js';
 import { handleKey, type Action } from '../../tui/keys.js';
 import { applyPending, applyStatus, initialState, type ConsoleState } from '../../tui/state.js';
-import { NOW, secretRequest, signRequest } from './tui-fixtures.js';
+import { arrive, listed, NOW, secretRequest, signRequest } from './tui-fixtures.js';
 
 const STATUS: DaemonStatus = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0.1.0', requestTimeoutSeconds: 300, throttled: null };
 const CTX = { pageLines: 20, maxScroll: 100 };
 const GUARD = 300;
 
 function arrived(...requests: ReturnType<typeof secretRequest>[]): ConsoleState {
-  return applyPending(applyStatus(initialState(GUARD), STATUS), requests, NOW);
+  return arrive(applyStatus(initialState(GUARD), STATUS), requests, NOW);
 }
 
 function press(state: ConsoleState, keys: string[], at: number): { state: ConsoleState; actions: Action[] } {
@@ -66,7 +66,7 @@ describe('decision keys', () => {
 
   it('keeps focus (and the running guard) when another request arrives', () => {
     const s = arrived(secretRequest({ id: 'a' }));
-    const later = applyPending(s, [secretRequest({ id: 'new' }), secretRequest({ id: 'a' })], NOW + 5000);
+    const later = applyPending(s, listed(secretRequest({ id: 'new' }), secretRequest({ id: 'a' })), NOW + 5000);
     expect(later.focusedId).toBe('a');
     expect(press(later, ['y'], NOW + 5001).actions).toEqual([{ type: 'decide', id: 'a', verb: 'once', minutes: 0 }]);
   });
@@ -78,17 +78,36 @@ describe('decision keys', () => {
     expect(press(s, ['h', 'y'], NOW + GUARD).actions).toEqual([{ type: 'load-history' }]);
   });
 
-  it('moves focus to the neighbour when the focused request expires, with a new guard', () => {
+  it('when the focused request goes, says so and decides nothing until a navigation key picks the next', () => {
     const s = arrived(secretRequest({ id: 'a' }), secretRequest({ id: 'b' }));
-    const after = applyPending(s, [secretRequest({ id: 'b' })], NOW + 9000);
-    expect(after.focusedId).toBe('b');
-    expect(after.focusSince).toBe(NOW + 9000);
+    const after = applyPending(s, listed(secretRequest({ id: 'b' })), NOW + 9000);
+    expect(after.focusedId).toBeNull();
+    expect(after.gone).toMatchObject({ why: 'gone', index: 0 });
     expect(after.recent[0]).toMatchObject({ id: 'a', outcome: 'gone' });
+    const pressed = press(after, ['y', 'a', 'n'], NOW + 20_000);
+    expect(pressed.actions).toEqual([]);
+    expect(pressed.state.notice?.text).toMatch(/request you were looking at is gone/);
+    const moved = press(pressed.state, ['j'], NOW + 20_000);
+    expect(moved.state.focusedId).toBe('b');
+    expect(moved.state.gone).toBeNull();
+    // Its detail is read first, and the guard runs from when it is shown.
+    expect(press(moved.state, ['y'], NOW + 30_000).actions).toEqual([]);
+    const shown = arrive(moved.state, [secretRequest({ id: 'b' })], NOW + 30_000);
+    expect(press(shown, ['y'], NOW + 30_000 + GUARD - 1).actions).toEqual([]);
+    expect(press(shown, ['y'], NOW + 30_000 + GUARD).actions).toEqual([{ type: 'decide', id: 'b', verb: 'once', minutes: 0 }]);
+  });
+
+  it('a request gone from an otherwise empty queue leaves a notice, and the next one to arrive takes focus', () => {
+    const s = arrived(secretRequest({ id: 'a' }));
+    const empty = applyPending(s, listed(), NOW + 1000);
+    expect(empty.gone).toBeNull();
+    expect(empty.notice?.text).toMatch(/That request is gone/);
+    expect(arrive(empty, [secretRequest({ id: 'c' })], NOW + 2000).focusedId).toBe('c');
   });
 
   it('does not show a decided request again while the daemon still lists it', () => {
     const { state } = press(arrived(secretRequest({ id: 'a' }), secretRequest({ id: 'b' })), ['y'], NOW + GUARD);
-    const stale = applyPending(state, [secretRequest({ id: 'a' }), secretRequest({ id: 'b' })], NOW + GUARD + 1);
+    const stale = applyPending(state, listed(secretRequest({ id: 'a' }), secretRequest({ id: 'b' })), NOW + GUARD + 1);
     expect(stale.pending.map((r) => r.id)).toEqual(['b']);
   });
 });
@@ -108,7 +127,7 @@ describe('views', () => {
     expect(press(s, ['l'], NOW).actions).toEqual([{ type: 'lock' }]);
     const r = press(s, ['r'], NOW);
     expect(r.actions).toEqual([{ type: 'load-remembered' }]);
-    const withList = { ...r.state, remembered: [1, 2].map((n) => ({ id: `m${n}`, kind: 'secret' as const, uid: 1000, exe: '/usr/bin/x', target: 't', targetLabel: 'T', createdAt: NOW, expiresAt: NOW + 60_000 })) };
+    const withList = { ...r.state, remembered: [1, 2].map((n) => ({ id: `m${n}`, kind: 'secret' as const, uid: 1000, exe: '/usr/bin/x', holder: 'any process of uid 1000 that presents itself as /usr/bin/x', target: 't', targetLabel: 'T', createdAt: NOW, expiresAt: NOW + 60_000 })) };
     expect(press(withList, ['j', 'd'], NOW).actions).toEqual([{ type: 'revoke', id: 'm2' }]);
   });
 });
@@ -131,7 +150,7 @@ describe('passphrase entry', () => {
   });
 
   it('y typed into the prompt is part of the passphrase, not a decision', () => {
-    const s = applyPending(locked(), [secretRequest()], NOW);
+    const s = arrive(locked(), [secretRequest()], NOW);
     expect(press(s, ['y', 'n'], NOW + 10_000).actions).toEqual([]);
   });
 

@@ -3,14 +3,14 @@ import { displayWidth, isInert } from '../../core/untrusted-text.js';
 import type { DaemonStatus } from '../../core/wire.js';
 import { handleKey } from '../../tui/keys.js';
 import { applyPending, applyStatus, initialState, markDecided, type ConsoleState } from '../../tui/state.js';
-import { lineText, renderView, type View } from '../../tui/view-model.js';
-import { NOW, secretRequest, signRequest } from './tui-fixtures.js';
+import { FULL_DETAIL_MAX_LINES, lineText, renderView, type View } from '../../tui/view-model.js';
+import { arrive, listed, NOW, secretRequest, signRequest } from './tui-fixtures.js';
 
 const STATUS: DaemonStatus = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0.1.0', requestTimeoutSeconds: 300, throttled: null };
 const SIZE = { width: 100, height: 40 };
 
 function stateWith(...requests: ReturnType<typeof secretRequest>[]): ConsoleState {
-  return applyPending(applyStatus(initialState(300), STATUS), requests, NOW);
+  return arrive(applyStatus(initialState(300), STATUS), requests, NOW);
 }
 
 function text(view: View): string[] {
@@ -33,18 +33,18 @@ describe('renderView list and detail pane', () => {
   it('says on the title line that a flood from a UID is being refused, within the width', () => {
     const throttled = { ...STATUS, throttled: { uid: 1000, refused: 9800, since: NOW - 30_000 } };
     for (const size of [SIZE, { width: 40, height: 12 }]) {
-      const view = renderView(applyPending(applyStatus(initialState(300), throttled), [secretRequest()], NOW), size, NOW);
+      const view = renderView(arrive(applyStatus(initialState(300), throttled), [secretRequest()], NOW), size, NOW);
       for (const line of text(view)) expect(displayWidth(line)).toBe(size.width);
       expect(text(view)[1]).toContain(size.width >= 100 ? 'uid 1000: 9800 requests refused since' : 'uid 1000: 9800 requests');
     }
     expect(text(renderView(stateWith(secretRequest()), SIZE, NOW))[0]).not.toContain('refused');
   });
 
-  it('lists a secret request with badge, countdown, requester and summary', () => {
+  it('lists a secret request with badge, countdown, verified requester (uid, exe) and summary', () => {
     const view = renderView(stateWith(secretRequest()), SIZE, NOW);
     const row = find(view, 'SECRET')!;
     expect(row).toContain('4:59');
-    expect(row).toContain('python3[4242]');
+    expect(row).toContain('uid 1000 /usr/bin/python3.11[4242]');
     expect(row).toContain('Read the secret "GitHub token"');
   });
 
@@ -179,7 +179,7 @@ describe('renderView with hostile requester text', () => {
     const s: ConsoleState = { ...stateWith(signRequest({}, tenThousand)), mode: 'detail' };
     const first = renderView(s, SIZE, NOW);
     const end = renderView({ ...s, scroll: first.maxScroll }, SIZE, NOW);
-    expect(find(end, 'more lines not shown')).toMatch(/\[… 5000 more lines not shown\]/);
+    expect(find(end, 'more lines not shown')).toContain(`[… ${10_000 - FULL_DETAIL_MAX_LINES} more lines not shown]`);
   });
 });
 
@@ -225,5 +225,92 @@ describe('renderView passphrase prompts', () => {
     expect(view[view.length - 1]).toContain('Enter: I have written the recovery code down');
     const created = text(renderView({ ...s, recoveryCode: { text: 'X', reason: 'created' } }, SIZE, NOW)).join('\n');
     expect(created).toContain('The store is created.');
+  });
+});
+
+describe('renderView: marks a requester cannot imitate', () => {
+  /** Every segment on screen whose text includes `needle`, with its style. */
+  function segmentsWith(view: View, needle: string) {
+    return view.lines.flat().filter((s) => s.text.includes(needle));
+  }
+
+  it('draws our cuts, omitted-lines marker and (claimed) in the marker style, the same words from a requester plain', () => {
+    const fake = '[… 3 more lines not shown] (claimed) …';
+    const message = `Subject ${'x'.repeat(300)}\n${fake}\n${Array.from({ length: 20 }, (_, i) => `line ${i}`).join('\n')}\n`;
+    const view = renderView(stateWith(signRequest({}, message)), SIZE, NOW);
+    const theirs = segmentsWith(view, fake);
+    expect(theirs).toHaveLength(1);
+    expect(theirs[0]!.style).toBe('normal');
+    const ours = segmentsWith(view, 'more lines not shown').filter((s) => !s.text.includes(fake));
+    expect(ours).toEqual([{ text: '[… 16 more lines not shown]', style: 'marker' }]);
+    expect(segmentsWith(view, '(claimed)').filter((s) => s.style === 'marker').length).toBeGreaterThan(0);
+    // The 300-character subject is cut; the cut is a segment of its own, ours.
+    const subject = view.lines.find((l) => l.some((s) => s.text.startsWith('Subject x')))!;
+    const cut = subject[subject.findIndex((s) => s.text.startsWith('Subject x')) + 1];
+    expect(cut).toEqual({ text: '…', style: 'marker' });
+  });
+
+  it('counts what the daemon left out, with its own marker', () => {
+    const r = { ...secretRequest(), omitted: { 'items.0.attributes': 240, 'requester.claimed': 32 } };
+    const s = { ...stateWith(secretRequest()), detail: r, mode: 'detail' as const };
+    const all = text(renderView(s, { width: 100, height: 60 }, NOW));
+    expect(all.some((l) => l.includes('[… 240 more attributes not shown]'))).toBe(true);
+    expect(all.some((l) => l.includes('[… 32 more claims not shown]'))).toBe(true);
+  });
+
+  it('says how many more wait beyond the listed rows', () => {
+    const s = { ...stateWith(secretRequest()), waitingBeyond: 4321 };
+    const view = renderView(s, SIZE, NOW);
+    expect(find(view, 'Pending (4322)')).toBeDefined();
+    expect(segmentsWith(view, '4321 more waiting')[0]?.style).toBe('marker');
+    expect(find(view, 'store unlocked | 4322 pending')).toBeDefined();
+  });
+
+  it('keeps an emoji label, blank-looking characters and CJK inside their fields at every width', () => {
+    const r = secretRequest({ items: [{ itemId: 'i1', collectionId: 'login', collectionLabel: 'Login', label: 'emoji only 🔑🔐 here\u3164', attributes: { '東京🔑': '🔐'.repeat(80) } }] });
+    for (const width of [40, 79, 80, 81, 100, 157]) {
+      const view = renderView(stateWith(r), { width, height: 40 }, NOW);
+      for (const line of text(view)) expect(displayWidth(line)).toBe(width);
+    }
+    expect(find(renderView(stateWith(r), SIZE, NOW), 'Item        emoji only 🔑🔐 here<U+3164>')).toBeDefined();
+  });
+});
+
+describe('renderView: who is asking', () => {
+  it('leads a row with the uid and the verified executable, never the name a process gives itself', () => {
+    const spoof = secretRequest();
+    spoof.requester.process = { ...spoof.requester.process!, comm: 'git-credential' };
+    const view = renderView(stateWith(spoof), SIZE, NOW);
+    expect(find(view, '> SECRET')).toMatch(/^> SECRET +4:59 +uid 1000 \/usr\/bin\/python3\.11\[4242\]/);
+    expect(text(view).join('\n')).not.toContain('git-credential');
+  });
+
+  it('agent traffic: via the Secret Service agent, then the program the agent reports, marked as reported', () => {
+    const viaAgent = secretRequest();
+    viaAgent.requester.process = { ...viaAgent.requester.process!, exe: '/usr/bin/node', comm: 'node' };
+    viaAgent.requester.claimed = { via: 'secret-service-agent', 'requester.exe': '/usr/bin/secret-tool', 'requester.pid': '77' };
+    const view = renderView(stateWith(viaAgent), SIZE, NOW);
+    expect(find(view, '> SECRET')).toContain('uid 1000 via the Secret Service agent: /usr/bin/secret-tool (reported)');
+    expect(view.lines.flat().find((s) => s.text === ' (reported)')?.style).toBe('marker');
+    expect(view.lines.flat().find((s) => s.text === '/usr/bin/secret-tool')?.style).toBe('claimed');
+  });
+
+  it('a request gone from focus is said in place of its detail', () => {
+    const s = arrive(applyStatus(initialState(300), STATUS), [secretRequest({ id: 'a' }), secretRequest({ id: 'b', summary: 'the other one' })], NOW);
+    const gone = applyPending(s, listed(secretRequest({ id: 'b', summary: 'the other one' })), NOW + 1000);
+    const view = text(renderView(gone, SIZE, NOW + 1000));
+    expect(view.some((l) => l.startsWith('That request is gone'))).toBe(true);
+    expect(view.some((l) => l.includes('Decision keys do nothing until you pick a request'))).toBe(true);
+    expect(view.some((l) => l.startsWith('>'))).toBe(false);
+  });
+});
+
+describe('the remembered decisions screen', () => {
+  it('names who a grant covers in the words of its remember line', () => {
+    const grant = { id: 'm1', kind: 'secret' as const, uid: 1000, exe: '/usr/bin/node', holder: 'connections opened by pid 77 (/usr/bin/node) that report the program /usr/bin/secret-tool', target: 'i1', targetLabel: "'GitHub token'", createdAt: NOW, expiresAt: NOW + 60_000 };
+    const state = { ...applyStatus(initialState(300), STATUS), mode: 'remembered' as const, remembered: [grant], rememberedIndex: 0 };
+    const screen = text(renderView(state, { width: 200, height: 20 }, NOW)).join('\n');
+    expect(screen).toContain('connections opened by pid 77 (/usr/bin/node) that report the program /usr/bin/secret-tool');
+    expect(screen).toContain("'GitHub token'");
   });
 });

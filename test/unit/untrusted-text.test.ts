@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { blockText, displayWidth, inertText, inlineText, isInert, omittedLinesMarker, TRUNCATION_MARK } from '../../core/untrusted-text.js';
+import { LIMITS } from '../../core/limits.js';
+import { blockParts, blockText, capForConsole, charWidth, displayWidth, inertText, inlineParts, inlineText, isInert, omittedLinesMarker, TRUNCATION_MARK, wasCutForConsole } from '../../core/untrusted-text.js';
 
 describe('inertText', () => {
   it('spells out ESC so CSI and OSC sequences cannot act', () => {
@@ -35,6 +36,14 @@ describe('inertText', () => {
     expect(inertText(zalgo)).toBe(`a${'\u0301'.repeat(3)}${'<U+0301>'.repeat(3)}`);
   });
 
+  it('shows blank-looking characters by code point, so two names that look alike can be told apart', () => {
+    // Hangul fillers, the blank Braille pattern, no-break/em/ideographic spaces, variation selectors.
+    expect(inertText('a\u3164b\u2800c\u115F\u1160d\u00A0e\u2003f\u3000g\uFFA0h\uFE0Fi'))
+      .toBe('a<U+3164>b<U+2800>c<U+115F><U+1160>d<U+00A0>e<U+2003>f<U+3000>g<U+FFA0>h<U+FE0F>i');
+    expect(inertText('plain space')).toBe('plain space');
+    expect(isInert('git\u3164credential')).toBe(false);
+  });
+
   it('shows a lone surrogate by code point', () => {
     expect(inertText('a\uD800b')).toBe('a<U+D800>b');
   });
@@ -58,6 +67,15 @@ describe('inlineText', () => {
     expect(out.endsWith(TRUNCATION_MARK)).toBe(true);
   });
 
+  it('counts emoji as two columns, as a terminal draws them, and cuts between whole characters', () => {
+    expect(charWidth('🔑'.codePointAt(0)!)).toBe(2);
+    expect(charWidth('✅'.codePointAt(0)!)).toBe(2);
+    expect(charWidth('☀'.codePointAt(0)!)).toBe(1);
+    expect(displayWidth('emoji only 🔑🔐 here')).toBe(20);
+    for (let w = 1; w <= 22; w++) expect(displayWidth(inlineText('emoji only 🔑🔐 here', { maxWidth: w }))).toBeLessThanOrEqual(w);
+    expect(inlineParts('🔑🔐🔑', { maxWidth: 4 })).toEqual({ text: '🔑', cut: true });
+  });
+
   it('counts the spelled-out form against the width, so escapes cannot hide past the edge', () => {
     const out = inlineText('\x1b\x1b\x1b\x1b', { maxWidth: 10 });
     expect(out).toBe(`\\x1b\\x1b\\${TRUNCATION_MARK}`);
@@ -77,7 +95,25 @@ describe('inlineText', () => {
   });
 });
 
+describe('the console cap', () => {
+  it('cuts what the daemon sends to the cap, keeps surrogate pairs whole, and the console marks it cut', () => {
+    const cap = LIMITS.shownTextChars;
+    expect(capForConsole('x'.repeat(10 * cap))).toHaveLength(cap);
+    const pairAtEdge = `${'x'.repeat(cap - 1)}🔑tail`;
+    expect(capForConsole(pairAtEdge)).toBe(`${'x'.repeat(cap - 1)}🔑`);
+    expect(wasCutForConsole(capForConsole(pairAtEdge))).toBe(true);
+    expect(capForConsole('short')).toBe('short');
+    // Even on a field wider than what arrived, text the daemon cut is marked.
+    expect(inlineParts(capForConsole('y'.repeat(5000)), { maxWidth: 4000 }).cut).toBe(true);
+    expect(inlineParts('short', { maxWidth: 4000 }).cut).toBe(false);
+  });
+});
+
 describe('blockText', () => {
+  it('blockParts gives the lines and the count left out separately (the view draws the marker itself)', () => {
+    expect(blockParts('a\nb\nc\n', { maxWidth: 80, maxLines: 2 })).toEqual({ lines: [{ text: 'a', cut: false }, { text: 'b', cut: false }], omitted: 1 });
+  });
+
   it('splits on newlines only and makes each line inert', () => {
     expect(blockText('one\r\ntwo\x1b[1A\nthree', { maxWidth: 80, maxLines: 10 })).toEqual(['one\\r', 'two\\x1b[1A', 'three']);
   });
