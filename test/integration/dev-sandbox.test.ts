@@ -151,5 +151,11 @@ describe('secrets-dispatcher dev', () => {
     const exit = await Promise.race([sandbox.exited, sleep(20_000).then(() => null)]);
     expect(exit).not.toBeNull();
     expect(existsSync(envFile)).toBe(false);
+
+    // Afterwards the audit chain verifies, and the next sandbox unlocks the store (every row checked).
+    const verify = spawnSync(process.execPath, ['--', CLI, 'history', '--verify', '--state-dir', state], { env, encoding: 'utf8', timeout: 20_000 });
+    expect(verify.status, verify.stderr).toBe(0);
+    sandbox = spawnPty(process.execPath, args, { env });
+    await sandbox.waitForText('store unlocked | 0 pending', 60_000);
   });
 });
