@@ -9,6 +9,7 @@ import { callMethod, NAME_FLAG, Variant, REQUEST_NAME_REPLY, requestName, toVari
 import { ObjectServer, type CallContext, type InterfaceImpl, type MethodImpl } from '../core/dbus/service.js';
 import { SdError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { acquireStateLock, StateDirInUse, type StateLock } from '../core/state-lock.js';
 import { CONSOLE_INTERFACE, DBUS_INTERFACE, DBUS_NAME, DBUS_PATH, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
 import { VERSION } from '../core/version.js';
 import { ConsoleRegistry } from './approvals/consoles.js';
@@ -51,10 +52,13 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-/** The name is owned by someone else (another daemon). */
+/** Lock file in the state directory held by the one daemon using it (core/state-lock.ts). */
+export const STATE_LOCK_FILE = 'daemon.lock';
+
+/** Another daemon has the state directory (`holderPid` names it), or the bus name. */
 export class AlreadyRunningError extends Error {
-  constructor() {
-    super(`another instance is running (${DISPATCHER_BUS_NAME} is owned on this bus)`);
+  constructor(readonly holderPid: number | null = null, what = `${DISPATCHER_BUS_NAME} is owned on this bus`) {
+    super(`another instance is running (${what})`);
   }
 }
 
@@ -80,14 +84,34 @@ function resolveUid(users: UserTable, key: 'desktopUser' | 'companionUser', name
   return entry.uid;
 }
 
+/**
+ * Takes the state directory's lock before anything in it is opened: a second daemon on the same
+ * directory, on whatever bus, is refused with the holder's PID and changes nothing.
+ */
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  mkdirSync(opts.config.stateDir, { recursive: true, mode: 0o700 });
+  let stateLock: StateLock;
+  try {
+    stateLock = acquireStateLock(opts.config.stateDir, STATE_LOCK_FILE);
+  } catch (err) {
+    if (err instanceof StateDirInUse) throw new AlreadyRunningError(err.holderPid, err.message);
+    throw err;
+  }
+  try {
+    return await startHolding(opts, stateLock);
+  } catch (err) {
+    stateLock.release();
+    throw err;
+  }
+}
+
+async function startHolding(opts: DaemonOptions, stateLock: StateLock): Promise<RunningDaemon> {
   const { config, bus, logger } = opts;
   const clock = opts.clock ?? systemClock;
   const now = clock.wall;
   const users = new UserTable();
   const uids = { desktopUid: resolveUid(users, 'desktopUser', config.desktopUser), companionUid: resolveUid(users, 'companionUser', config.companionUser) };
 
-  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const store = opts.store ?? openSecretStore(join(config.stateDir, STORE_DB_FILE), {
     argon2MemoryKiB: config.store.argon2MemoryKiB, argon2Iterations: config.store.argon2Iterations, now,
   });
@@ -182,6 +206,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       audit.close();
       auditLog.close();
       if (!opts.store) store.close();
+      stateLock.release();
     },
   };
 }

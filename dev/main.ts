@@ -1,13 +1,17 @@
 // `secrets-dispatcher dev` (= `npm start`): the whole system in this terminal, no root. argv →
 // directories → components (dev/components.ts) in order → env file → wait for the console to end
 // or SIGTERM/SIGINT → stop everything started, in reverse, by PID.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommandLine } from '../core/command-line.js';
 import { EXIT } from '../core/errors.js';
+import { acquireStateLock, StateDirInUse, type StateLock } from '../core/state-lock.js';
 import { COMPONENTS, type DevContext, type Running } from './components.js';
+
+/** Held in the dev state directory by the one sandbox using it (core/state-lock.ts). */
+const DEV_LOCK_FILE = 'dev.lock';
 
 interface DevArgs { state?: string; passphraseFile?: string; envFile?: string }
 
@@ -27,6 +31,17 @@ function shellQuote(value: string): string {
 
 export function renderEnvFile(env: Record<string, string>): string {
   return `# Written by secrets-dispatcher dev; source it: . ${'<this file>'}\n${Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n')}\n`;
+}
+
+/** Removes the env file only if it still holds what this run wrote (another sandbox may have replaced it). */
+function removeIfOurs(path: string, written: string): void {
+  let current: string;
+  try {
+    current = readFileSync(path, 'utf8');
+  } catch {
+    return;
+  }
+  if (current === written) rmSync(path, { force: true });
 }
 
 export async function main(args: string[]): Promise<number> {
@@ -53,6 +68,16 @@ export async function main(args: string[]): Promise<number> {
   }
   const stateDir = resolve(parsed.argv.state ?? defaultStateDir());
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // One sandbox per state directory, checked before anything is started or written.
+  let stateLock: StateLock;
+  try {
+    stateLock = acquireStateLock(stateDir, DEV_LOCK_FILE);
+  } catch (err) {
+    if (!(err instanceof StateDirInUse)) throw err;
+    const holder = err.holderPid === null ? 'another process' : `pid ${err.holderPid}`;
+    process.stderr.write(`secrets-dispatcher dev: another sandbox is running on ${stateDir} (${holder}); stop it first, or pass another --state\n`);
+    return EXIT.alreadyRunning;
+  }
   const runDir = mkdtempSync(join(tmpdir(), 'sd-dev-'));
   // Always written (default: beside the state) so a second terminal can find the sandbox without flags.
   const envFile: string | null = resolve(parsed.argv.envFile ?? join(stateDir, 'env'));
@@ -67,6 +92,8 @@ export async function main(args: string[]): Promise<number> {
   if (envFile) say(`env file ${envFile} is written once everything is ready`);
 
   const started: Running[] = [];
+  /** What this run wrote to the env file, if it got that far. */
+  let envText: string | null = null;
   let code: number = EXIT.ok;
   let stopRequested = false;
   let wake: () => void = () => undefined;
@@ -83,7 +110,8 @@ export async function main(args: string[]): Promise<number> {
     if (!stopRequested) {
       if (envFile) {
         const tmp = `${envFile}.tmp-${process.pid}`;
-        writeFileSync(tmp, renderEnvFile(ctx.env), { mode: 0o600 });
+        envText = renderEnvFile(ctx.env);
+        writeFileSync(tmp, envText, { mode: 0o600 });
         renameSync(tmp, envFile);
       }
       // Whichever ends first: a signal, or any part (the console on Ctrl+C, or a crash).
@@ -95,10 +123,11 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     for (const running of [...started].reverse()) await running.stop();
     rmSync(runDir, { recursive: true, force: true });
-    if (envFile) rmSync(envFile, { force: true });
+    if (envFile && envText !== null) removeIfOurs(envFile, envText);
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGHUP', onSignal);
+    stateLock.release();
   }
   say(`stopped ${started.filter((r) => r.pid !== null).map((r) => `${r.name} (pid ${r.pid})`).join(', ') || 'nothing'}`);
   return code;

@@ -1,17 +1,19 @@
-// The daemon and its commands as a user meets them: --help, config errors, a second instance,
-// the introspection contract, the history command, export → import into a fresh daemon, and a
+// The daemon and its commands as a user meets them: --help, config errors, a second instance
+// (on the same bus, or on another bus with the same state directory), the introspection contract, the history command, export → import into a fresh daemon, and a
 // wrong passphrase that changes nothing.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIntrospection } from '../../core/dbus/introspection.js';
 import { AUDIT_DB_FILE } from '../../core/audit.js';
-import { CONSOLE_INTERFACE, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../../core/names.js';
+import { connectBus, disconnectBus, nameHasOwner } from '../../core/dbus/bus.js';
+import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../../core/names.js';
 import type { BusClient } from '../helpers/bus-client.js';
 import { CLI, ensureBuilt, REPO_ROOT, startDaemonHarness, TEST_PASSPHRASE, type DaemonHarness } from '../helpers/daemon-harness.js';
-import { currentUserName } from '../helpers/private-bus.js';
+import { currentUserName, startPrivateBus, type PrivateBus } from '../helpers/private-bus.js';
 import { createThrowawayUser, isRoot } from '../helpers/root.js';
 
 const ERR = 'net.mowaka.SecretsDispatcher1.Error.';
@@ -41,6 +43,16 @@ function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: number
 
 const createItem = async (c: BusClient, label: string, attributes: Record<string, string>, secret: string) =>
   (await c.call({ member: 'CreateItem', signature: 'ssa{ss}aysba{sv}', body: ['login', label, attributes, Buffer.from(secret), 'text/plain', false, {}] }))[0] as string;
+
+/** SHA-256 of each file the daemon writes in the state directory (absent ones too). */
+function stateFiles(stateDir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ['store.db', 'store.db-wal', AUDIT_DB_FILE, `${AUDIT_DB_FILE}-wal`]) {
+    const path = join(stateDir, name);
+    out[name] = existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : 'absent';
+  }
+  return out;
+}
 
 let tmp: string;
 beforeAll(() => {
@@ -266,5 +278,62 @@ describe('a running daemon', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/denied/i);
     expect(() => statSync(target)).toThrow();
+  });
+});
+
+describe('one daemon per state directory', () => {
+  let h: DaemonHarness;
+  let other: PrivateBus;
+  let desktop: BusClient;
+
+  beforeAll(async () => {
+    h = await startDaemonHarness();
+    other = await startPrivateBus();
+    desktop = await h.client();
+  });
+  afterAll(async () => {
+    await h?.stop();
+    await other?.stop();
+  });
+
+  it('a second daemon on another bus but the same state directory refuses with the holder PID and changes nothing', async () => {
+    const before = await createItem(desktop, 'before the second daemon', { when: 'before' }, 'secret-one');
+    // The item is committed when CreateItem returns; its audit row lands with the next batch.
+    // Once it is there the first daemon has nothing left to write.
+    for (;;) {
+      const history = await runCli(['history', '--json', '--state-dir', h.stateDir]);
+      if (history.stdout.includes('before the second daemon')) break;
+    }
+    const files = stateFiles(h.stateDir);
+
+    const second = await runCli(['daemon', '--config', h.configPath], { env: { ...h.env, DBUS_SYSTEM_BUS_ADDRESS: other.address } });
+    expect(second.code, second.stderr).toBe(75);
+    expect(second.stderr).toMatch(/another instance is running/);
+    expect(second.stderr).toContain(`pid ${h.daemonPid}`);
+    expect(stateFiles(h.stateDir)).toEqual(files);
+    // It never got as far as the other bus either.
+    const watcher = await connectBus('session', other.address);
+    try {
+      expect(await nameHasOwner(watcher, DISPATCHER_BUS_NAME)).toBe(false);
+    } finally {
+      disconnectBus(watcher);
+    }
+
+    // The first keeps serving.
+    const after = await createItem(desktop, 'after the second daemon', { when: 'after' }, 'secret-two');
+    expect(await desktop.call({ member: 'Ping' })).toEqual(['pong']);
+
+    // Afterwards: a restart unlocks (the row digest covers every row) and both items read back;
+    // the audit chain verifies.
+    await h.restartDaemon();
+    const [items] = await desktop.call({ member: 'GetItems', signature: 'as', body: [[before, after]] });
+    expect(items.map((i: unknown[]) => i[0]).sort()).toEqual([before, after].sort());
+    const verify = await runCli(['history', '--verify', '--state-dir', h.stateDir]);
+    expect(verify.code, verify.stderr).toBe(0);
+  });
+
+  it('once the first daemon has died, even by kill -9, the next one gets the state directory', async () => {
+    await h.restartDaemon('SIGKILL');
+    expect(await desktop.call({ member: 'Ping' })).toEqual(['pong']);
   });
 });

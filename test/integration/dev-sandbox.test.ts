@@ -1,7 +1,7 @@
 // `secrets-dispatcher dev` as a newcomer uses it: in a terminal (a real pty), with a passphrase file
 // and an env file; a client in "another terminal" sources the env file and asks for a secret; the
 // human presses y; Ctrl+C stops everything the sandbox started (checked by PID).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,17 @@ const [id] = await call('CreateItem', 'ssa{ss}aysba{sv}', ['login', 'Sandbox tok
 process.stdout.write('asking\\n');
 const [secrets] = await call('GetSecrets', 'asa{sv}', [[id], {}]);
 process.stdout.write('secret=' + Buffer.from(secrets[0][1]).toString() + '\\n');
+bus.disconnect();
+`;
+
+// Another client against the env file: one Ping, no approval needed.
+const PING = `
+import dbus from ${JSON.stringify(join(REPO_ROOT, 'node_modules', 'dbus-next', 'index.js'))};
+const bus = dbus.systemBus();
+const reply = await bus.call(new dbus.Message({
+  destination: 'net.mowaka.SecretsDispatcher1', path: '/net/mowaka/SecretsDispatcher1',
+  interface: 'net.mowaka.SecretsDispatcher1', member: 'Ping' }));
+process.stdout.write(reply.body[0] + '\\n');
 bus.disconnect();
 `;
 
@@ -110,5 +121,41 @@ describe('secrets-dispatcher dev', () => {
     const exit = await Promise.race([sandbox.exited, sleep(20_000).then(() => null)]);
     expect(exit).not.toBeNull();
     expect(started.filter(alive)).toEqual([]);
+  });
+
+  it('a second sandbox on the same state directory refuses at once naming the first one\'s PID; the first keeps its env file and keeps serving', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_STATE_HOME: join(dir, "xdg") };
+    delete env.DBUS_SYSTEM_BUS_ADDRESS;
+    const state = join(dir, 'state');
+    const args = ['--', CLI, 'dev', '--state', state, '--passphrase-file', join(dir, 'passphrase')];
+    // Both use the default env file beside the state: the one a refused sandbox must not remove.
+    const envFile = join(state, 'env');
+    sandbox = spawnPty(process.execPath, args, { env });
+    await sandbox.waitForText('store unlocked | 0 pending', 60_000);
+    for (let i = 0; i < 100 && !existsSync(envFile); i++) await sleep(50);
+    const envText = readFileSync(envFile, 'utf8');
+
+    const second = spawnPty(process.execPath, args, { env });
+    const refused = await Promise.race([second.exited, sleep(20_000).then(() => null)]);
+    expect(refused, second.text()).not.toBeNull();
+    expect(refused!.exitCode).toBe(75);
+    expect(second.text()).toContain(`another sandbox is running on ${state} (pid ${sandbox.pid})`);
+    expect(readFileSync(envFile, 'utf8')).toBe(envText);
+
+    const pingFile = join(dir, 'ping.mjs');
+    writeFileSync(pingFile, PING);
+    const ping = spawnSync('bash', ['-c', `. ${JSON.stringify(envFile)} && exec ${JSON.stringify(process.execPath)} ${JSON.stringify(pingFile)}`], { env, encoding: 'utf8', timeout: 20_000 });
+    expect(ping.stdout, ping.stderr).toBe('pong\n');
+
+    sandbox.kill('SIGTERM');
+    const exit = await Promise.race([sandbox.exited, sleep(20_000).then(() => null)]);
+    expect(exit).not.toBeNull();
+    expect(existsSync(envFile)).toBe(false);
+
+    // Afterwards the audit chain verifies, and the next sandbox unlocks the store (every row checked).
+    const verify = spawnSync(process.execPath, ['--', CLI, 'history', '--verify', '--state-dir', state], { env, encoding: 'utf8', timeout: 20_000 });
+    expect(verify.status, verify.stderr).toBe(0);
+    sandbox = spawnPty(process.execPath, args, { env });
+    await sandbox.waitForText('store unlocked | 0 pending', 60_000);
   });
 });

@@ -124,8 +124,8 @@ describe('unlock and lock', () => {
 
   test('lock overwrites the keys held in memory', async () => {
     const { store } = await dir.created();
-    // Peek at the private key material: the promise is that these very Buffers are zeroed.
-    const keys = Object.values((store as unknown as { keys: Record<string, Buffer> }).keys);
+    // Peek at the private key material (the unlocked session's): the promise is that these very Buffers are zeroed.
+    const keys = Object.values((store as unknown as { open: { crypto: { keys: Record<string, Buffer> } } }).open.crypto.keys);
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.every((k) => k.some((b) => b !== 0))).toBe(true);
     store.lock();
