@@ -146,7 +146,8 @@ rm -rf "$copy"; mkdir -p "$copy"
 cp -R "$PKG/bin" "$PKG/dist" "$PKG/package.json" "$PKG/systemd" "$PKG/provision" "$copy/"
 ln -s "$PKG/node_modules" "$copy/node_modules"
 chown -R "$DESK:" "$copy"
-out=$("$copy/bin/sd-provision" --user "$DESK" --git 2>&1); rc=$?
+# /run is mounted noexec: node runs the script, as `sudo node …/bin/sd-provision` would.
+out=$(/usr/bin/node "$copy/bin/sd-provision" --user "$DESK" --git 2>&1); rc=$?
 log "sd-provision from $copy: exit $rc"; log "$out"
 installed_any=$(ls /etc/systemd/system/secrets-dispatcher* /etc/secrets-dispatcher 2>/dev/null | wc -l)
 check provision-refuses-writable "exit $rc; $(grep -o "refusing to install: $copy is owned by UID $DESK_UID" <<<"$out"); fix shown: $(grep -c '^Fix: copy the package to a new root-owned directory' <<<"$out"); files installed: $installed_any" \
@@ -255,7 +256,9 @@ check provision-check "exit $rc; $n_pass PASS, $not_pass FAIL/SKIP$( [ "$not_pas
 # --- 4a. the daemon's capability reads other users' /proc, never writes root's memory -------------
 # The checks run in a transient unit with the daemon unit's own [Service] confinement (user,
 # capabilities, AppArmor profile, sandbox), then again without the profile: that control shows the
-# capability alone would reach root, so what refuses it is the profile.
+# capability alone writes a root process's memory (process_vm_writev) and opens the mem file of a
+# process whose file modes allow it, so what refuses both is the profile. (/proc/1/mem is refused
+# in both: it is root's, mode 0600, and the daemon has no CAP_DAC_OVERRIDE.)
 daemon_unit=/etc/systemd/system/secrets-dispatcher-daemon.service
 confinement() { # the daemon unit's [Service] settings that shape the process, minus $1 (a key, optional)
   sed -n '/^\[Service\]/,/^\[/p' "$daemon_unit" | grep -E '^[A-Za-z]+=' \
@@ -264,14 +267,16 @@ confinement() { # the daemon unit's [Service] settings that shape the process, m
 }
 cat >/run/sdvm-ptrace.py <<'PY'
 import ctypes, errno, os, sys
-root_pid, addr, desk_pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+root_pid, addr, desk_pid, peer_pid = (int(a) for a in sys.argv[1:5])
 name = lambda e: errno.errorcode.get(e, str(e))
 out = []
-try:
-    os.close(os.open("/proc/1/mem", os.O_WRONLY))
-    out.append("mem=opened")
-except OSError as e:
-    out.append("mem=" + name(e.errno))
+# /proc/1/mem is root's 0600 file; a process of our own UID has a mem file we may open by its mode.
+for key, path in (("mem", "/proc/1/mem"), ("peer_mem", f"/proc/{peer_pid}/mem")):
+    try:
+        os.close(os.open(path, os.O_WRONLY))
+        out.append(key + "=opened")
+    except OSError as e:
+        out.append(key + "=" + name(e.errno))
 class iovec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 libc = ctypes.CDLL(None, use_errno=True)
@@ -290,15 +295,16 @@ chmod 0644 /run/sdvm-ptrace.py
 python3 -c 'import ctypes, time; b = ctypes.create_string_buffer(b"unchanged"); print(ctypes.addressof(b), flush=True); time.sleep(900)' >/run/sdvm-target.addr &
 target_pid=$!
 as_user "$DESK" sleep 900 &
+as_user "$COMPANION" sleep 900 &
 wait_until 10 test -s /run/sdvm-target.addr
-desk_sleep() { pgrep -nu "$DESK" -x sleep; }
-wait_until 10 desk_sleep >/dev/null
-desk_pid=$(desk_sleep); target_addr=$(cat /run/sdvm-target.addr)
+sleep_of() { pgrep -nu "$1" -x sleep; }
+wait_until 10 sleep_of "$DESK" >/dev/null; wait_until 10 sleep_of "$COMPANION" >/dev/null
+desk_pid=$(sleep_of "$DESK"); peer_pid=$(sleep_of "$COMPANION"); target_addr=$(cat /run/sdvm-target.addr)
 peek() { python3 -c 'import sys; f = open(f"/proc/{sys.argv[1]}/mem", "rb"); f.seek(int(sys.argv[2])); print(f.read(9).decode(errors="replace"))' "$target_pid" "$target_addr"; }
 in_unit() { # in_unit PROPS...: the checker as a transient unit with these settings
   local props=() p
   while IFS= read -r p; do props+=(-p "$p"); done
-  timeout 60 systemd-run --quiet --wait --pipe --collect "${props[@]}" /usr/bin/python3 /run/sdvm-ptrace.py "$target_pid" "$target_addr" "$desk_pid" 2>&1
+  timeout 60 systemd-run --quiet --wait --pipe --collect "${props[@]}" /usr/bin/python3 /run/sdvm-ptrace.py "$target_pid" "$target_addr" "$desk_pid" "$peer_pid" 2>&1
 }
 log "daemon confinement: $(confinement | paste -sd' ')"
 confined=$(confinement | in_unit)
@@ -309,8 +315,8 @@ daemon_pid=$(systemctl show -p MainPID --value secrets-dispatcher-daemon.service
 daemon_label=$(cat "/proc/$daemon_pid/attr/current" 2>&1)
 log "confined: $confined; root buffer then: $after_confined; without the profile: $control; root buffer then: $after_control; daemon $daemon_pid label: $daemon_label"
 check ptrace-read-only "daemon unit's confinement as $COMPANION: $confined (root's buffer: $after_confined); the real daemon runs as '$daemon_label'; control without the profile: $control" \
-  eval '[[ "$confined" == *"mem=EACCES"* || "$confined" == *"mem=EPERM"* ]] && [[ "$confined" != *"vm_writev=wrote"* ]] && [[ "$confined" == *"exe=/usr/bin/sleep"* ]] && [ "$after_confined" = unchanged ] && [ "$daemon_label" = "secrets-dispatcher-daemon (enforce)" ] && [[ "$control" == *"mem=opened"* ]]'
-kill "$target_pid" "$desk_pid" 2>/dev/null
+  eval '[[ "$confined" == "mem=E"*" peer_mem=E"*" vm_writev=E"*" exe=/usr/bin/sleep" ]] && [ "$after_confined" = unchanged ] && [ "$daemon_label" = "secrets-dispatcher-daemon (enforce)" ] && [[ "$control" == *"peer_mem=opened vm_writev=wrote "* ]] && [ "$after_control" = Xnchanged ]'
+kill "$target_pid" "$desk_pid" "$peer_pid" 2>/dev/null
 
 # --- 4b. no core files: core size 0 and undumpable, with systemd-coredump installed ----------------
 no_core() { # no_core UNIT: "pid core=<soft> owner-of-environ=<uid> uid=<process uid>"
@@ -387,6 +393,16 @@ else
   fail console-kill9-recovers "no request on VT$VT"; dump_screen
 fi
 kill "$lookup_pid" 2>/dev/null
+
+# --- 7a. an aborting daemon leaves no core file (systemd-coredump is asked and stores nothing) ----
+daemon_pid=$(systemctl show -p MainPID --value secrets-dispatcher-daemon.service)
+kill -ABRT "$daemon_pid"
+coredump_saw() { journalctl --no-pager -o cat -t systemd-coredump 2>/dev/null | grep -q "process $daemon_pid "; }
+wait_until 60 coredump_saw; saw=$?
+said=$(journalctl --no-pager -o cat -t systemd-coredump 2>/dev/null | grep "process $daemon_pid " | head -2 | paste -sd';')
+files=$(find /var/lib/systemd/coredump -name "*.$daemon_pid.*" 2>/dev/null | wc -l)
+check daemon-abort-no-core "SIGABRT to the daemon ($daemon_pid): systemd-coredump said: ${said:-nothing}; core files: $files" \
+  eval '[ $saw -eq 0 ] && [ "$files" -eq 0 ]'
 
 # --- 8. logout stops the companion -------------------------------------------------------------
 rm -f /run/systemd/system/getty@tty1.service.d/autologin.conf

@@ -19,8 +19,8 @@ RUN="$CACHE/run"
 TIMEOUT="${SDVM_TIMEOUT:-2400}"
 CHECKS=(
   provision-refuses-writable login-starts-companion lookup-waits-shows-exe sendkey-approves-secret provision-check
-  ptrace-read-only no-core-dumps git-commit-signed other-user-refused console-kill9-recovers logout-stops-companion
-  uninstall-no-trace
+  ptrace-read-only no-core-dumps git-commit-signed other-user-refused console-kill9-recovers daemon-abort-no-core
+  logout-stops-companion uninstall-no-trace
 )
 
 rebuild_image=0
