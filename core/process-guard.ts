@@ -1,11 +1,12 @@
 // Keeps the daemon's and the console's memory (the data key, decrypted secrets) out of core dumps
 // and out of reach of other processes of the same UID. Two syscalls Node lacks, through koffi:
-// - setrlimit(RLIMIT_CORE, 0): no core file, whatever core_pattern says (systemd-coredump reads
-//   the limit and stores nothing). The units say LimitCORE=0 as well; this covers `npm start`.
-// - prctl(PR_SET_DUMPABLE, 0): with fs.suid_dumpable=2 (systemd-coredump sets it) the kernel still
-//   dumps an undumpable process, so the limit above is what stops the file; "undumpable" also
-//   makes the files in /proc/PID root-owned and refuses ptrace, /proc/PID/mem and environ to a
-//   same-UID process without CAP_SYS_PTRACE (the daemon reading its own /proc is unaffected).
+// - prctl(PR_SET_DUMPABLE, 0): the kernel then writes no core at all, not even to systemd-coredump
+//   (fs.suid_dumpable applies to processes made undumpable by a change of credentials, not to
+//   this); it also makes the files in /proc/PID root-owned and refuses ptrace, /proc/PID/mem and
+//   environ to a same-UID process without CAP_SYS_PTRACE (the daemon reading its own /proc is
+//   unaffected).
+// - setrlimit(RLIMIT_CORE, 0): core size 0 as well, as the units' LimitCORE=0 says; it covers
+//   `npm start`, where no unit sets it (systemd-coredump reads the limit and stores nothing).
 // Both hold for the whole process (every thread, later threads too) and survive until exec.
 import koffi from 'koffi';
 
