@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_PATH, parseConfig, type Config } from '../core/config.js
 import { connectBus, disconnectBus } from '../core/dbus/bus.js';
 import { EXIT, isSdError, SdError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
+import { forbidCoreDumps } from '../core/process-guard.js';
 import { IdleCollector, idleGarbageCollection } from './idle-collector.js';
 import { createNotifier } from './notify.js';
 import { createSigningMethods } from './signing/methods.js';
@@ -66,6 +67,13 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.usage;
   }
 
+  // Before the store's key or any request exists in memory.
+  try {
+    forbidCoreDumps();
+  } catch (err) {
+    process.stderr.write(`secrets-dispatcher daemon: ${(err as Error).message}\n`);
+    return EXIT.failure;
+  }
   let config: Config;
   try {
     config = loadConfig(parsed.argv);

@@ -2,18 +2,18 @@
 // SKIP with the reason it could not be judged. Files are compared with the same renderings the
 // plan installs; the running parts are asked through LiveProbes.
 import { execFileSync } from 'node:child_process';
-import { statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { parseConfigText } from '../core/config.js';
 import { DISPATCHER_BUS_NAME, SECRET_SERVICE_BUS_NAME } from '../core/names.js';
+import { findUntrustedCode, PACKAGE_CODE, type TrustOptions } from './code-trust.js';
 import { findBlock } from './markers.js';
-import { ACTIVATION_FILE, AGENT_UNIT, CONSOLE_TEMPLATE_UNIT, DAEMON_UNIT, PATHS, STORE_APPLICATION_ID, STORE_FILE, TARGET_UNIT, USER_SERVICES_DIR, consoleUnit, under } from './layout.js';
+import { ACTIVATION_FILE, AGENT_UNIT, APPARMOR_PROFILE, CONSOLE_TEMPLATE_UNIT, DAEMON_UNIT, PATHS, STORE_APPLICATION_ID, STORE_FILE, TARGET_UNIT, USER_SERVICES_DIR, consoleUnit, under } from './layout.js';
 import { gitBlockBody, pamBlockBody, renderActivationFile, renderSystemFiles, type Inputs } from './render.js';
 import { findUser, type RootView } from './state.js';
 import { groupsOf } from './passwd.js';
 import type { LiveProbes } from './probes.js';
 
-export type Status = 'PASS' | 'FAIL' | 'SKIP';
+/** NOTE: a property of this machine worth knowing that no install can change; never fails --check. */
+export type Status = 'PASS' | 'FAIL' | 'SKIP' | 'NOTE';
 export interface CheckResult { component: string; status: Status; detail: string; fix?: string }
 
 export interface CheckContext {
@@ -30,23 +30,25 @@ const octal = (m: number) => m.toString(8).padStart(4, '0');
 const pass = (component: string, detail: string): CheckResult => ({ component, status: 'PASS', detail });
 const fail = (component: string, detail: string, fix: string): CheckResult => ({ component, status: 'FAIL', detail, fix });
 const skip = (component: string, detail: string): CheckResult => ({ component, status: 'SKIP', detail });
+const note = (component: string, detail: string, fix?: string): CheckResult => ({ component, status: 'NOTE', detail, ...(fix ? { fix } : {}) });
 
-/** Code run as root (PAM hook) and as the companion must not be writable by anyone else. */
-export function checkPackage(packageRoot: string): CheckResult {
-  for (let dir = packageRoot; ; dir = dirname(dir)) {
-    const st = statSync(dir);
-    // A sticky world-writable parent (/tmp) is fine: others cannot rename or replace root's entries.
-    const writable = (st.mode & 0o022) !== 0 && !(dir !== packageRoot && (st.mode & 0o1000) !== 0);
-    if (st.uid !== 0 || writable) {
-      return fail('package', `${dir} is ${st.uid !== 0 ? `owned by UID ${st.uid}` : `writable by group or others (${octal(st.mode & 0o7777)})`}: whoever can write it can change the code the companion runs`,
-        `chown -R root:root ${packageRoot} && chmod -R go-w ${packageRoot}  (or install under /opt)`);
-    }
-    if ((st.mode & 0o001) === 0) {
-      return fail('package', `${dir} is not searchable by others (${octal(st.mode & 0o7777)}): the companion cannot load the code`, `chmod o+rx ${dir}  (or install under /opt)`);
-    }
-    if (dir === '/') break;
+/** Yama's ptrace_scope, and what it means for whoever claims to be the program asking. */
+export function describePtraceScope(scope: number | null): CheckResult {
+  const narrow = 'sysctl -w kernel.yama.ptrace_scope=1 and the same in /etc/sysctl.d/ (narrows it to a process\'s own children)';
+  switch (scope) {
+    case null: return note('yama', 'no Yama in this kernel, so as with ptrace_scope 0: any desktop process may attach to another of its UID (the agent, a running git) and ask in its name');
+    case 0: return note('yama', 'ptrace_scope 0: any desktop process may attach to another of its UID (the agent, a running git) and ask in its name; what the console shows about a program is as strong as the UID', narrow);
+    case 1: return pass('yama', 'ptrace_scope 1: a desktop process may attach only to its own descendants, not to the running agent or a git it did not start');
+    case 2: return pass('yama', 'ptrace_scope 2: only CAP_SYS_PTRACE may attach; the daemon only reads /proc/PID/exe and cwd, which Yama never restricts');
+    default: return pass('yama', `ptrace_scope ${scope}: no process may attach; the daemon only reads /proc/PID/exe and cwd, which Yama never restricts`);
   }
-  return pass('package', `${packageRoot} and its parents are root-owned, not writable and reachable by others`);
+}
+
+/** Code run as root and as the companion must not be writable by anyone else (code-trust.ts). */
+export function checkPackage(packageRoot: string, node: string, options: TrustOptions = {}): CheckResult {
+  const unsafe = findUntrustedCode(packageRoot, node, options);
+  if (unsafe) return fail('package', unsafe.why, unsafe.fix);
+  return pass('package', `${node}, ${packageRoot} (${PACKAGE_CODE.join(', ')}) and every directory above them are root-owned and writable by nobody else`);
 }
 
 export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
@@ -54,7 +56,7 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
   const fixAll = ctx.provisionCommand;
   const shown = (p: string) => under(view.root, p);
   const shadowPrefix = view.root === '/' ? '' : ` --prefix ${view.root}`;
-  const results: CheckResult[] = [checkPackage(inputs.packageRoot)];
+  const results: CheckResult[] = [checkPackage(inputs.packageRoot, inputs.node)];
 
   const companion = findUser(view, inputs.companionUser);
   if (!companion) results.push(fail('user', `no user ${inputs.companionUser}`, fixAll));
@@ -126,6 +128,20 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
     else if (verdict.value) results.push(fail(component, `systemd-analyze verify ${name}: ${verdict.value.replace(/\n/g, '; ')}`, fixAll));
     else results.push(pass(component, `${path} matches and systemd-analyze verify accepts it`));
   });
+
+  if (!inputs.apparmor) {
+    results.push(note('apparmor', 'AppArmor does not confine processes here (not enabled in the kernel, or apparmor_parser missing), so the daemon runs without CAP_SYS_PTRACE: the console cannot verify which program asks, and no decision can be remembered',
+      `apt install apparmor, boot with AppArmor enabled, then ${fixAll}`));
+  } else if (sameFile('apparmor', PATHS.apparmorProfile)) {
+    const mode = ctx.live ? probes.apparmorProfileMode(APPARMOR_PROFILE) : null;
+    if (!mode) results.push(skip('apparmor', `${PATHS.apparmorProfile} matches; --prefix: not the live system`));
+    else if (!mode.known) results.push(skip('apparmor', `${PATHS.apparmorProfile} matches; not verified: ${mode.why}`));
+    else if (mode.value !== 'enforce') {
+      results.push(fail('apparmor', `profile ${APPARMOR_PROFILE} is ${mode.value === null ? 'not loaded' : `in ${mode.value} mode`}, so the daemon would not start (or its CAP_SYS_PTRACE would reach root)`, `apparmor_parser --replace ${PATHS.apparmorProfile}`));
+    } else results.push(pass('apparmor', `profile ${APPARMOR_PROFILE} is enforced: the daemon's CAP_SYS_PTRACE reads /proc/PID/exe and cwd, never another process's memory`));
+  }
+  const scope = probes.ptraceScope();
+  results.push(scope.known ? describePtraceScope(scope.value) : skip('yama', scope.why));
 
   const activation = renderActivationFile(inputs);
   if (activation !== null) {

@@ -7,6 +7,7 @@ import { describe, type Action, type Owner } from './plan.js';
 import { under } from './layout.js';
 import { parseGroup, parsePasswd } from './passwd.js';
 import { ProvisionError } from './inputs.js';
+import { apparmorParser } from './probes.js';
 
 export interface ExecuteOptions {
   root: string;
@@ -120,6 +121,19 @@ export function execute(actions: Action[], options: ExecuteOptions): void {
           continue;
         }
         break;
+      case 'apparmor': {
+        if (!live) { report(`skipped: ${describe(action)}: --prefix is not the live system`); continue; }
+        const parser = apparmorParser();
+        if (!parser) { report(`skipped: ${describe(action)}: apparmor_parser is not installed`); continue; }
+        try {
+          run([parser, action.load ? '--replace' : '--remove', path]);
+        } catch (err) {
+          if (!action.mayFail) throw err;
+          report(`${describe(action)}: ${(err as Error).message.replace(/^sd-provision: /, '')} (going on)`);
+          continue;
+        }
+        break;
+      }
       case 'reloadDbus': {
         if (!live) { report(`skipped: ${describe(action)}: --prefix is not the live system`); continue; }
         const socket = options.systemBusSocket ?? '/run/dbus/system_bus_socket';

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { EXIT } from '../core/errors.js';
 import { PATHS } from './layout.js';
+import { apparmorConfines } from './probes.js';
 import { findPackageRoot, type Inputs } from './render.js';
 import { findGroup, findUser, type RootView } from './state.js';
 
@@ -22,6 +23,8 @@ export interface ProvisionOptions {
   sudoUser?: string;
   packageRoot?: string;
   node?: string;
+  /** Default: whether AppArmor confines processes on the live system. */
+  apparmor?: boolean;
 }
 
 const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -78,6 +81,7 @@ export function resolveInputs(view: RootView, options: ProvisionOptions, install
     packageRoot,
     node: options.node ?? process.execPath,
     git: options.git ?? false,
+    apparmor: options.apparmor ?? apparmorConfines(),
     systemctl: existsSync('/usr/bin/systemctl') ? '/usr/bin/systemctl' : '/bin/systemctl',
   };
 }

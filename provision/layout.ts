@@ -16,6 +16,8 @@ export const PATHS = {
   pamAnchor: '# end of pam-auth-update config',
   passwd: '/etc/passwd',
   group: '/etc/group',
+  /** The daemon's AppArmor profile (apparmor.service loads this directory at boot). */
+  apparmorProfile: '/etc/apparmor.d/secrets-dispatcher-daemon',
   /** Directories created inside the desktop user's home, so --uninstall removes exactly those. */
   createdDirsRecord: '/etc/secrets-dispatcher/created-dirs',
 } as const;
@@ -24,6 +26,8 @@ export const TARGET_UNIT = 'secrets-dispatcher.target';
 export const DAEMON_UNIT = 'secrets-dispatcher-daemon.service';
 export const CONSOLE_TEMPLATE_UNIT = 'secrets-dispatcher-console@.service';
 export const AGENT_UNIT = 'secrets-dispatcher-agent.service';
+/** The profile's name, as the daemon unit's AppArmorProfile= names it. */
+export const APPARMOR_PROFILE = 'secrets-dispatcher-daemon';
 export const ACTIVATION_FILE = 'org.freedesktop.secrets.service';
 /** Relative to the desktop user's home: the session bus looks here first ($XDG_DATA_HOME). */
 export const USER_SERVICES_DIR = '.local/share/dbus-1/services';

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseCommandLine } from '../core/command-line.js';
 import { EXIT } from '../core/errors.js';
 import { formatResults, runChecks } from './check.js';
+import { findUntrustedCode } from './code-trust.js';
 import { execute, systemdIsRunning } from './execute.js';
 import { ProvisionError, resolveInputs, type ProvisionOptions } from './inputs.js';
 import { PATHS, TARGET_UNIT } from './layout.js';
@@ -126,8 +127,12 @@ async function run(argv: Argv): Promise<number> {
   }
 
   const inputs = resolveInputs(view, { ...options, user: argv.user ?? process.env.SUDO_USER ?? installed.desktopUser });
+  // The units would point at this code (and at this node) and run it as root and as the companion.
+  const unsafe = findUntrustedCode(inputs.packageRoot, inputs.node);
+  if (unsafe) throw new ProvisionError(`sd-provision: refusing to install: ${unsafe.why}.\nFix: ${unsafe.fix}`);
   const actions = planInstall(view, inputs);
-  const code = apply(actions, argv, root, 'Nothing to change: everything is installed as rendered.', `Next: ${commandFor(argv, inputs, packageRoot)} --check`);
+  const noAppArmor = inputs.apparmor ? '' : '\nNote: AppArmor does not confine processes here, so the daemon gets no CAP_SYS_PTRACE: the console cannot verify which program asks (see --check, apparmor).';
+  const code = apply(actions, argv, root, 'Nothing to change: everything is installed as rendered.', `Next: ${commandFor(argv, inputs, packageRoot)} --check${noAppArmor}`);
   if (actions.length && !argv.dryRun && root === '/') startForCurrentSession(inputs.desktopUser, inputs.desktopUid);
   return code;
 }

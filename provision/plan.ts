@@ -21,6 +21,7 @@ export type Action =
   | { kind: 'removeFile'; path: string; label: string; inHome?: string }
   | { kind: 'removeDir'; path: string; recursive: boolean; onlyIfEmpty?: boolean }
   | { kind: 'systemctl'; args: string[]; why: string; mayFail?: boolean }
+  | { kind: 'apparmor'; load: boolean; path: string; mayFail?: boolean }
   | { kind: 'reloadDbus' };
 
 export const NOLOGIN = '/usr/sbin/nologin';
@@ -38,6 +39,7 @@ export function describe(action: Action): string {
     case 'removeFile': return `remove ${action.label} ${action.path}`;
     case 'removeDir': return `remove directory ${action.path}${action.recursive ? ' and everything in it' : ' (if empty)'}`;
     case 'systemctl': return `systemctl ${action.args.join(' ')} (${action.why})`;
+    case 'apparmor': return action.load ? `load the AppArmor profile ${action.path} into the kernel` : `unload the AppArmor profile ${action.path}`;
     case 'reloadDbus': return 'reload the system bus configuration';
   }
 }
@@ -148,6 +150,12 @@ export function planInstall(view: RootView, inputs: Inputs): Action[] {
     const at = actions.findIndex((a) => a.kind === 'mkdir' && a.path === PATHS.configDir) + 1;
     actions.splice(at, 0, { kind: 'writeFile', path: PATHS.createdDirsRecord, content, mode: 0o644, owner: 'root', group: 'root', label: 'record of created directories' });
   }
+  // Loaded before the units are reloaded: a daemon started next must find its profile.
+  if (changed.has(PATHS.apparmorProfile)) actions.push({ kind: 'apparmor', load: true, path: PATHS.apparmorProfile });
+  if (!inputs.apparmor && view.stat(PATHS.apparmorProfile) !== null) {
+    // AppArmor is gone since the last run: the unit no longer names the profile.
+    actions.push({ kind: 'apparmor', load: false, path: PATHS.apparmorProfile, mayFail: true }, { kind: 'removeFile', path: PATHS.apparmorProfile, label: 'AppArmor profile' });
+  }
   if ([...changed].some((p) => p.startsWith(`${PATHS.systemUnitDir}/`) || p.startsWith(`${PATHS.userUnitDir}/`))) {
     actions.push({ kind: 'systemctl', args: ['daemon-reload'], why: 'load the new unit files' });
   }
@@ -187,8 +195,10 @@ export function planUninstall(view: RootView, inputs: UninstallInputs): Action[]
     // Only reaches a running user manager (the user is logged in); otherwise there is nothing to stop.
     actions.push({ kind: 'systemctl', args: ['--user', '-M', `${inputs.desktopUser}@`, 'stop', AGENT_UNIT], why: 'stop the agent in the desktop session', mayFail: true });
   }
+  if (present(PATHS.apparmorProfile)) actions.push({ kind: 'apparmor', load: false, path: PATHS.apparmorProfile, mayFail: true });
   const files: [string, string][] = [
     [PATHS.hook, 'PAM hook'],
+    [PATHS.apparmorProfile, 'AppArmor profile'],
     ...unitFiles.map((p): [string, string] => [p, 'unit']),
     [agentUnit, 'agent user unit'],
     [PATHS.policy, 'system-bus policy'],

@@ -18,6 +18,10 @@ export interface LiveProbes {
   verifyUnits(files: { name: string; path: string }[]): Promise<Probe<string>>;
   /** Does `uid` have a logind session (or at least a runtime dir)? */
   userLoggedIn(uid: number): boolean;
+  /** /proc/sys/kernel/yama/ptrace_scope, or null when the kernel has no Yama. */
+  ptraceScope(): Probe<number | null>;
+  /** The mode AppArmor reports for a loaded profile (enforce, complain), or null if not loaded. */
+  apparmorProfileMode(name: string): Probe<string | null>;
 }
 
 function runCommand(file: string, args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -119,6 +123,25 @@ export function createLiveProbes(): LiveProbes {
     userLoggedIn(uid) {
       return existsSync(`/run/user/${uid}`);
     },
+
+    ptraceScope() {
+      const path = '/proc/sys/kernel/yama/ptrace_scope';
+      if (!existsSync(path)) return { known: true, value: null };
+      const value = Number(readFileSync(path, 'utf8').trim());
+      return Number.isInteger(value) ? { known: true, value } : { known: false, why: `${path} is not a number` };
+    },
+
+    apparmorProfileMode(name) {
+      let text: string;
+      try {
+        text = readFileSync('/sys/kernel/security/apparmor/profiles', 'utf8');
+      } catch (err) {
+        return { known: false, why: `cannot read /sys/kernel/security/apparmor/profiles (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+      }
+      // One line per profile: "NAME (MODE)".
+      const line = text.split('\n').find((l) => l.startsWith(`${name} (`));
+      return { known: true, value: line ? line.slice(name.length + 2, -1) : null };
+    },
   };
 }
 
@@ -132,4 +155,18 @@ function gidOf(uid: number): number {
     // fall back below
   }
   return uid;
+}
+
+/** Where Debian (and most others) install apparmor_parser, or null. */
+export function apparmorParser(): string | null {
+  return ['/usr/sbin/apparmor_parser', '/sbin/apparmor_parser'].find((p) => existsSync(p)) ?? null;
+}
+
+/** The kernel enforces AppArmor profiles and this system can load one. */
+export function apparmorConfines(): boolean {
+  try {
+    return readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y' && apparmorParser() !== null;
+  } catch {
+    return false;
+  }
 }

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '../core/config.js';
 import { renderPolicy } from '../dbus-policy/render.js';
-import { ACTIVATION_FILE, AGENT_UNIT, CONSOLE_TEMPLATE_UNIT, DAEMON_UNIT, PATHS, TARGET_UNIT } from './layout.js';
+import { ACTIVATION_FILE, AGENT_UNIT, APPARMOR_PROFILE, CONSOLE_TEMPLATE_UNIT, DAEMON_UNIT, PATHS, TARGET_UNIT } from './layout.js';
 
 /** The checkout or installed package: the directory holding package.json (source or dist/). */
 export function findPackageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
@@ -28,6 +28,11 @@ export interface Inputs {
   packageRoot: string;
   node: string;
   git: boolean;
+  /**
+   * AppArmor confines processes here (enabled in the kernel, apparmor_parser installed): only then
+   * does the daemon get CAP_SYS_PTRACE, inside a profile that allows ptrace read only.
+   */
+  apparmor: boolean;
   /** The systemctl the PAM hook runs (absolute). */
   systemctl: string;
 }
@@ -48,7 +53,14 @@ export function placeholders(inputs: Inputs): Record<string, string> {
     HOOK_PATH: PATHS.hook,
     PAM_FILE: PATHS.pamSession,
     SYSTEMCTL: inputs.systemctl,
+    PTRACE_READ: ptraceReadLines(inputs.apparmor),
   };
+}
+
+/** The daemon unit's capability lines: CAP_SYS_PTRACE only inside the read-only-ptrace profile. */
+function ptraceReadLines(apparmor: boolean): string {
+  if (!apparmor) return '# No AppArmor here (sd-provision --check says so): no capability.\nCapabilityBoundingSet=';
+  return `CapabilityBoundingSet=CAP_SYS_PTRACE\nAmbientCapabilities=CAP_SYS_PTRACE\nAppArmorProfile=${APPARMOR_PROFILE}`;
 }
 
 /** Replaces @NAME@ placeholders; an unknown one is an error, never left in an installed file. */
@@ -134,6 +146,11 @@ export function renderSystemFiles(inputs: Inputs, existingConfig: string | null)
     files.push({ path: `${dir}/${name}`, content: fill(text, values, `systemd/${name}`), mode: 0o644, owner: 'root', group: 'root', label });
   }
   files.push({ path: PATHS.hook, content: renderPamHook(inputs), mode: 0o755, owner: 'root', group: 'root', label: 'PAM hook' });
+  if (inputs.apparmor) {
+    const profile = template(inputs.packageRoot, 'provision/apparmor-daemon.profile');
+    if (profile === null) throw new Error(`sd-provision: provision/apparmor-daemon.profile is missing from ${inputs.packageRoot}`);
+    files.push({ path: PATHS.apparmorProfile, content: fill(profile, values, 'provision/apparmor-daemon.profile'), mode: 0o644, owner: 'root', group: 'root', label: 'AppArmor profile' });
+  }
   return files;
 }
 

@@ -4,6 +4,7 @@ import { parseCommandLine } from '../core/command-line.js';
 import { configSchema, DEFAULT_CONFIG_PATH, parseConfigText } from '../core/config.js';
 import { EXIT } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
+import { forbidCoreDumps } from '../core/process-guard.js';
 import { startConsoleApp } from './app.js';
 import { resetVt } from './vt.js';
 
@@ -39,6 +40,13 @@ export async function main(args: string[]): Promise<number> {
   if (parsed.kind === 'usage') {
     process.stderr.write(`secrets-dispatcher tui: ${parsed.message} (see --help)\n`);
     return EXIT.usage;
+  }
+  // Before a passphrase is typed or a request is shown.
+  try {
+    forbidCoreDumps();
+  } catch (err) {
+    process.stderr.write(`secrets-dispatcher tui: ${(err as Error).message}\n`);
+    return EXIT.failure;
   }
   let config: ConsoleConfig;
   try {

@@ -4,7 +4,7 @@
 // that, when run, makes it pass again.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { isRoot } from '../helpers/root.js';
@@ -56,6 +56,16 @@ function makeStore(root: TestRoot, inputs: Inputs): void {
 
 describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/userdel --prefix)', () => {
   let root: TestRoot | undefined;
+  // Packages whose ownership a test changes live beside the checkout, whose parents are root's.
+  const scratchDirs: string[] = [];
+  const scratch = () => {
+    mkdirSync(join(packageRoot, '.cache'), { recursive: true });
+    const dir = mkdtempSync(join(packageRoot, '.cache', 'trust-'));
+    chmodSync(dir, 0o755);
+    scratchDirs.push(dir);
+    return dir;
+  };
+  afterAll(() => { for (const d of scratchDirs) rmSync(d, { recursive: true, force: true }); });
   beforeAll(() => {
     // The CLI runs from dist/; CI has just built it, a developer may have edited provision/ since.
     if (!isRoot) return;
@@ -203,21 +213,37 @@ describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/user
     }
   });
 
-  it('--check: systemd-analyze verify rejects a unit whose program is missing; a missing store and an unsafe package FAIL', async () => {
+  it('--check: systemd-analyze verify rejects a unit whose program is missing; a missing store and a package under a sticky /tmp-like directory FAIL', async () => {
     root = makeTestRoot();
     const { inputs } = provision(root, { node: '/nonexistent/node' });
     const results = await check(root, inputs);
     expect(results.get('unit:daemon')).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('/nonexistent/node is not executable') });
     expect(results.get('store')).toMatchObject({ status: 'FAIL', fix: 'log in as alice and create the store on VT8 (Ctrl+Alt+F8)' });
-    const unsafe = root.path('pkg');
-    mkdirSync(unsafe, { mode: 0o777 });
-    chmodSync(unsafe, 0o777);
-    expect(checkPackage(unsafe)).toMatchObject({ status: 'FAIL', fix: expect.stringMatching(/^chown -R root:root .*pkg && chmod -R go-w /) });
-    chmodSync(unsafe, 0o750);
-    expect(checkPackage(unsafe)).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('the companion cannot load the code'), fix: `chmod o+rx ${unsafe}  (or install under /opt)` });
-    chmodSync(unsafe, 0o755);
-    chmodSync(root.dir, 0o755);
-    expect(checkPackage(unsafe)).toMatchObject({ status: 'PASS' });
+    // A package in a /tmp-style (sticky, world-writable) directory: anyone could create
+    // node_modules/ next to it, which Node would search. (Beside the checkout: the real /tmp is such
+    // a directory itself.)
+    const tmpParent = scratch();
+    chmodSync(tmpParent, 0o1777);
+    const unsafe = join(tmpParent, 'pkg');
+    mkdirSync(unsafe);
+    expect(checkPackage(unsafe, process.execPath)).toMatchObject({
+      status: 'FAIL', detail: expect.stringMatching(new RegExp(`^${tmpParent} is writable by everyone \\(mode 1777\\)`)), fix: expect.stringMatching(/^copy the package to a new root-owned directory/),
+    });
+  });
+
+  it('refuses to install from a copy of the package that a non-root user can write, with the fix, and writes nothing', () => {
+    root = makeTestRoot();
+    const copy = join(scratch(), 'sd');
+    mkdirSync(copy);
+    execFileSync('cp', ['-R', ...['bin', 'dist', 'package.json', 'systemd', 'provision'].map((e) => join(packageRoot, e)), copy]);
+    symlinkSync(join(packageRoot, 'node_modules'), join(copy, 'node_modules'));
+    execFileSync('chown', ['-R', '1000:1000', copy]);
+    const before = snapshot(root.dir);
+    const r = spawnSync(process.execPath, [join(copy, 'bin/sd-provision'), '--prefix', root.dir, '--user', 'alice'], { encoding: 'utf8', env: { ...process.env, SUDO_USER: '' }, timeout: 60_000 });
+    expect(r.status, r.stdout).toBe(1);
+    expect(r.stderr).toBe(`sd-provision: refusing to install: ${copy} is owned by UID 1000, not root: whoever can change it runs code as root (the console unit's ExecStopPost=+) and as the companion.\n`
+      + `Fix: copy the package to a new root-owned directory and run sd-provision from there: sudo cp -RL ${copy} /opt/secrets-dispatcher && sudo chmod -R go-w /opt/secrets-dispatcher && sudo /opt/secrets-dispatcher/bin/sd-provision … (or make this tree root's: sudo chown -R root:root ${copy} && sudo chmod -R go-w ${copy})\n`);
+    expect(snapshot(root.dir)).toEqual(before);
   });
 
   it('refuses a symlink planted in the desktop user\'s home instead of writing through it as root', () => {

@@ -27,7 +27,7 @@ describe.skipIf(!isRoot || !existsSync(device))(`console unit: ExecStopPost rese
   });
 
   it('the rendered ExecStopPost= line brings back VT_AUTO', async () => {
-    const inputs = { desktopUser: 'alice', desktopUid: 1000, desktopHome: '/home/alice', companionUser: 'secrets-alice', stateDir: '/var/lib/secrets-dispatcher/secrets-alice', vt: VT, packageRoot, node: process.execPath, git: false, systemctl: '/usr/bin/systemctl' } satisfies Inputs;
+    const inputs = { desktopUser: 'alice', desktopUid: 1000, desktopHome: '/home/alice', companionUser: 'secrets-alice', stateDir: '/var/lib/secrets-dispatcher/secrets-alice', vt: VT, packageRoot, node: process.execPath, git: false, apparmor: false, systemctl: '/usr/bin/systemctl' } satisfies Inputs;
     const unit = renderSystemFiles(inputs, null).find((f) => f.path === `${PATHS.systemUnitDir}/secrets-dispatcher-console@.service`)!.content;
     const line = /^ExecStopPost=\+(.*)$/m.exec(unit)![1]!.replaceAll('%I', String(VT));
 

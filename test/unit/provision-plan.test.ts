@@ -1,6 +1,7 @@
 // sd-provision's pure parts: marker edits undo byte for byte, the renderings say what the issue
 // demands of each unit, and the plan for a fresh Debian-like root (read, never applied here).
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findBlock, withBlock, withoutBlock } from '../../provision/markers.js';
 import { findPackageRoot, fill, renderPamHook, renderSystemFiles, pamBlockBody, type Inputs } from '../../provision/render.js';
@@ -9,13 +10,14 @@ import { readRoot } from '../../provision/state.js';
 import { resolveInputs, ProvisionError } from '../../provision/inputs.js';
 import { PATHS } from '../../provision/layout.js';
 import { parseConfigText } from '../../core/config.js';
+import { describePtraceScope, formatResults } from '../../provision/check.js';
 import { renderPolicy } from '../../dbus-policy/render.js';
 import { DEBIAN_COMMON_SESSION, makeTestRoot, type TestRoot } from '../helpers/provision-root.js';
 
 const packageRoot = findPackageRoot();
 const inputs: Inputs = {
   desktopUser: 'alice', desktopUid: 1000, desktopHome: '/home/alice', companionUser: 'secrets-alice',
-  stateDir: '/var/lib/secrets-dispatcher/secrets-alice', vt: 8, packageRoot, node: '/usr/bin/node', git: false, systemctl: '/usr/bin/systemctl',
+  stateDir: '/var/lib/secrets-dispatcher/secrets-alice', vt: 8, packageRoot, node: '/usr/bin/node', git: false, apparmor: true, systemctl: '/usr/bin/systemctl',
 };
 
 describe('marker edits', () => {
@@ -86,6 +88,37 @@ describe('renderings', () => {
     expect(text).not.toMatch(/^MemoryDenyWriteExecute/m);
   });
 
+  it('daemon unit: CAP_SYS_PTRACE only inside the AppArmor profile, whose only ptrace rule is read', () => {
+    const lines = unit('secrets-dispatcher-daemon.service').split('\n');
+    for (const line of ['CapabilityBoundingSet=CAP_SYS_PTRACE', 'AmbientCapabilities=CAP_SYS_PTRACE', 'AppArmorProfile=secrets-dispatcher-daemon']) expect(lines, line).toContain(line);
+    expect(lines).toContain('After=dbus.socket apparmor.service');
+    const profile = files.get(PATHS.apparmorProfile)!;
+    expect(profile).toMatchObject({ mode: 0o644, owner: 'root', group: 'root' });
+    const rules = profile.content.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    expect(rules.filter((r) => /^(deny\s+)?(audit\s+)?ptrace\b/.test(r))).toEqual(['ptrace (read),']);
+    expect(rules.filter((r) => r.startsWith('capability'))).toEqual(['capability sys_ptrace,']);
+    expect(rules).toContain('profile secrets-dispatcher-daemon flags=(attach_disconnected) {');
+
+    // Where AppArmor cannot confine it, the daemon gets no capability at all (and no profile is written).
+    const bare = renderSystemFiles({ ...inputs, apparmor: false }, null);
+    const bareLines = bare.find((f) => f.path === `${PATHS.systemUnitDir}/secrets-dispatcher-daemon.service`)!.content.split('\n');
+    expect(bareLines).toContain('CapabilityBoundingSet=');
+    expect(bareLines.filter((l) => !l.startsWith('#') && /^(AmbientCapabilities|AppArmorProfile)=|CAP_SYS_PTRACE/.test(l))).toEqual([]);
+    expect(bare.some((f) => f.path === PATHS.apparmorProfile)).toBe(false);
+  });
+
+  it('daemon, console and agent units: no core files, bounded memory and tasks', () => {
+    const agent = files.get(`${PATHS.userUnitDir}/secrets-dispatcher-agent.service`)!.content;
+    const bounds = (text: string) => ({
+      core: /^LimitCORE=(.*)$/m.exec(text)?.[1],
+      memory: /^MemoryMax=(\d+)([MG])$/m.exec(text)?.slice(1).join(''),
+      tasks: Number(/^TasksMax=(\d+)$/m.exec(text)?.[1]),
+    });
+    expect(bounds(unit('secrets-dispatcher-daemon.service'))).toEqual({ core: '0', memory: '1G', tasks: 64 });
+    expect(bounds(unit('secrets-dispatcher-console@.service'))).toEqual({ core: '0', memory: '256M', tasks: 32 });
+    expect(bounds(agent)).toEqual({ core: '0', memory: '256M', tasks: 32 });
+  });
+
   it('console unit: getty-style on the VT, reset after any stop', () => {
     const text = unit('secrets-dispatcher-console@.service');
     for (const line of ['TTYPath=/dev/tty%I', 'TTYReset=yes', 'TTYVHangup=yes', 'TTYVTDisallocate=yes', 'StandardInput=tty', 'User=secrets-alice', 'SupplementaryGroups=tty', 'Restart=always']) {
@@ -136,7 +169,7 @@ describe('plan', () => {
   it('for a fresh root: companion user, state dir, every file, the PAM edit, then the reloads', () => {
     root = makeTestRoot();
     const view = readRoot(root.dir);
-    const actions = planInstall(view, resolveInputs(view, { user: 'alice', packageRoot }));
+    const actions = planInstall(view, resolveInputs(view, { user: 'alice', packageRoot, apparmor: false }));
     const lines = actions.map(describeAction);
     expect(actions[0]).toMatchObject({ kind: 'createUser', user: 'secrets-alice', home: '/var/lib/secrets-dispatcher/secrets-alice', shell: '/usr/sbin/nologin', groups: ['tty'] });
     expect(actions).toContainEqual(expect.objectContaining({ kind: 'mkdir', path: '/var/lib/secrets-dispatcher/secrets-alice', mode: 0o700, owner: 'secrets-alice' }));
@@ -150,6 +183,28 @@ describe('plan', () => {
     expect(actions.at(-1)).toMatchObject({ kind: 'reloadDbus' });
     expect(actions.some((a) => a.kind === 'writeFile' && a.path.endsWith('.gitconfig'))).toBe(false);
     expect(planInstall(view, resolveInputs(view, { user: 'alice', packageRoot, git: true })).some((a) => a.kind === 'writeFile' && a.path === '/home/alice/.gitconfig')).toBe(true);
+  });
+
+  it('with AppArmor: the profile is written, loaded before the units are reloaded, and unloaded before it is removed', () => {
+    root = makeTestRoot();
+    const view = readRoot(root.dir);
+    const actions = planInstall(view, resolveInputs(view, { user: 'alice', packageRoot, apparmor: true }));
+    const write = actions.findIndex((a) => a.kind === 'writeFile' && a.path === PATHS.apparmorProfile);
+    const load = actions.findIndex((a) => a.kind === 'apparmor' && a.load);
+    const reload = actions.findIndex((a) => a.kind === 'systemctl' && a.args[0] === 'daemon-reload');
+    expect(write).toBeGreaterThan(-1);
+    expect(write < load && load < reload).toBe(true);
+    expect(describeAction(actions[load]!)).toBe(`load the AppArmor profile ${PATHS.apparmorProfile} into the kernel`);
+
+    mkdirSync(root.path('etc/apparmor.d'), { recursive: true });
+    writeFileSync(root.path(PATHS.apparmorProfile), 'profile x {}\n');
+    const removal = planUninstall(readRoot(root.dir), { desktopUser: 'alice', companionUser: 'secrets-alice', vt: 8, keepData: false });
+    const unload = removal.findIndex((a) => a.kind === 'apparmor' && !a.load);
+    expect(unload).toBeGreaterThan(-1);
+    expect(unload).toBeLessThan(removal.findIndex((a) => a.kind === 'removeFile' && a.path === PATHS.apparmorProfile));
+    // A re-run on a machine that lost AppArmor takes the profile away with the capability.
+    const without = planInstall(readRoot(root.dir), resolveInputs(readRoot(root.dir), { user: 'alice', packageRoot, apparmor: false }));
+    expect(without).toContainEqual({ kind: 'removeFile', path: PATHS.apparmorProfile, label: 'AppArmor profile' });
   });
 
   it('uninstall of a root where nothing is installed is empty', () => {
@@ -167,5 +222,17 @@ describe('plan', () => {
     expect(() => resolveInputs(view, { user: 'alice', vt: 0, packageRoot })).toThrow(/--vt 0 must be a whole number from 1 to 63/);
     expect(() => resolveInputs(view, { user: 'Alice;rm', packageRoot })).toThrow(ProvisionError);
     expect(resolveInputs(view, { sudoUser: 'alice', packageRoot }).companionUser).toBe('secrets-alice');
+  });
+});
+
+describe('--check: Yama ptrace_scope', () => {
+  it('says what each value means for a program that asks, and never FAILs on it', () => {
+    const of = (scope: number | null) => describePtraceScope(scope);
+    expect(of(0)).toMatchObject({ component: 'yama', status: 'NOTE', detail: expect.stringMatching(/^ptrace_scope 0: any desktop process may attach to another of its UID \(the agent, a running git\) and ask in its name/), fix: expect.stringContaining('kernel.yama.ptrace_scope=1') });
+    expect(of(null)).toMatchObject({ status: 'NOTE', detail: expect.stringMatching(/^no Yama in this kernel, so as with ptrace_scope 0/) });
+    expect(of(1)).toMatchObject({ status: 'PASS', detail: expect.stringContaining('only to its own descendants') });
+    expect(of(2)).toMatchObject({ status: 'PASS', detail: expect.stringContaining('only CAP_SYS_PTRACE may attach') });
+    expect(of(3)).toMatchObject({ status: 'PASS', detail: expect.stringContaining('no process may attach') });
+    expect(formatResults([of(0)])).toMatch(/^NOTE yama {2}ptrace_scope 0: .*; fix: sysctl -w kernel\.yama\.ptrace_scope=1/);
   });
 });

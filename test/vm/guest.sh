@@ -140,7 +140,22 @@ systemctl --failed --no-legend --plain 2>/dev/null | while read -r u _; do [ -n 
 
 manifest >/run/sdvm-before.manifest
 
+# --- 0. sd-provision refuses to install from a copy the desktop user can write -------------------
+copy=/run/sdvm-user-copy
+rm -rf "$copy"; mkdir -p "$copy"
+cp -R "$PKG/bin" "$PKG/dist" "$PKG/package.json" "$PKG/systemd" "$PKG/provision" "$copy/"
+ln -s "$PKG/node_modules" "$copy/node_modules"
+chown -R "$DESK:" "$copy"
+# /run is mounted noexec: node runs the script, as `sudo node …/bin/sd-provision` would.
+out=$(/usr/bin/node "$copy/bin/sd-provision" --user "$DESK" --git 2>&1); rc=$?
+log "sd-provision from $copy: exit $rc"; log "$out"
+installed_any=$(ls /etc/systemd/system/secrets-dispatcher* /etc/secrets-dispatcher 2>/dev/null | wc -l)
+check provision-refuses-writable "exit $rc; $(grep -o "refusing to install: $copy is owned by UID $DESK_UID" <<<"$out"); fix shown: $(grep -c '^Fix: copy the package to a new root-owned directory' <<<"$out"); files installed: $installed_any" \
+  eval '[ $rc -eq 1 ] && grep -q "refusing to install: $copy is owned by UID $DESK_UID, not root" <<<"$out" && grep -q "^Fix: copy the package to a new root-owned directory and run sd-provision from there: sudo cp -RL $copy " <<<"$out" && [ "$installed_any" -eq 0 ]'
+rm -rf "$copy"
+
 # --- provision ---------------------------------------------------------------------------------
+log "AppArmor: enabled=$(cat /sys/module/apparmor/parameters/enabled 2>&1) parser=$(command -v apparmor_parser); yama ptrace_scope=$(cat /proc/sys/kernel/yama/ptrace_scope 2>&1); core_pattern=$(cat /proc/sys/kernel/core_pattern) suid_dumpable=$(cat /proc/sys/fs/suid_dumpable)"
 out=$("$PKG/bin/sd-provision" --user "$DESK" --git 2>&1); rc=$?
 log "sd-provision --user $DESK --git: exit $rc"
 log "$out"
@@ -238,6 +253,83 @@ fi
 check provision-check "exit $rc; $n_pass PASS, $not_pass FAIL/SKIP$( [ "$not_pass" -gt 0 ] && printf ': %s' "$(grep -E '^(FAIL|SKIP)' <<<"$out" | cut -c1-60 | paste -sd';')")" \
   test "$rc" -eq 0 -a "$not_pass" -eq 0 -a "$n_pass" -ge 5
 
+# --- 4a. the daemon's capability reads other users' /proc, never writes root's memory -------------
+# The checks run in a transient unit with the daemon unit's own [Service] confinement (user,
+# capabilities, AppArmor profile, sandbox), then again without the profile: that control shows the
+# capability alone writes a root process's memory (process_vm_writev) and opens the mem file of a
+# process whose file modes allow it, so what refuses both is the profile. (/proc/1/mem is refused
+# in both: it is root's, mode 0600, and the daemon has no CAP_DAC_OVERRIDE.)
+daemon_unit=/etc/systemd/system/secrets-dispatcher-daemon.service
+confinement() { # the daemon unit's [Service] settings that shape the process, minus $1 (a key, optional)
+  sed -n '/^\[Service\]/,/^\[/p' "$daemon_unit" | grep -E '^[A-Za-z]+=' \
+    | grep -vE '^(Type|NotifyAccess|WatchdogSec|BusName|ExecStart|Restart|RestartSec|TimeoutStartSec|Environment)=' \
+    | grep -vE "^${1:-(none)}="
+}
+cat >/run/sdvm-ptrace.py <<'PY'
+import ctypes, errno, os, sys
+root_pid, addr, desk_pid, peer_pid = (int(a) for a in sys.argv[1:5])
+name = lambda e: errno.errorcode.get(e, str(e))
+out = []
+# /proc/1/mem is root's 0600 file; a process of our own UID has a mem file we may open by its mode.
+for key, path in (("mem", "/proc/1/mem"), ("peer_mem", f"/proc/{peer_pid}/mem")):
+    try:
+        os.close(os.open(path, os.O_WRONLY))
+        out.append(key + "=opened")
+    except OSError as e:
+        out.append(key + "=" + name(e.errno))
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.process_vm_writev.restype = ctypes.c_ssize_t
+src = ctypes.create_string_buffer(b"X")
+local, remote = iovec(ctypes.addressof(src), 1), iovec(addr, 1)
+n = libc.process_vm_writev(root_pid, ctypes.byref(local), ctypes.c_ulong(1), ctypes.byref(remote), ctypes.c_ulong(1), ctypes.c_ulong(0))
+out.append("vm_writev=" + ("wrote" if n == 1 else name(ctypes.get_errno())))
+try:
+    out.append("exe=" + os.readlink(f"/proc/{desk_pid}/exe"))
+except OSError as e:
+    out.append("exe=" + name(e.errno))
+print(" ".join(out))
+PY
+chmod 0644 /run/sdvm-ptrace.py
+python3 -c 'import ctypes, time; b = ctypes.create_string_buffer(b"unchanged"); print(ctypes.addressof(b), flush=True); time.sleep(900)' >/run/sdvm-target.addr &
+target_pid=$!
+as_user "$DESK" sleep 900 &
+as_user "$COMPANION" sleep 900 &
+wait_until 10 test -s /run/sdvm-target.addr
+sleep_of() { pgrep -nu "$1" -x sleep; }
+wait_until 10 sleep_of "$DESK" >/dev/null; wait_until 10 sleep_of "$COMPANION" >/dev/null
+desk_pid=$(sleep_of "$DESK"); peer_pid=$(sleep_of "$COMPANION"); target_addr=$(cat /run/sdvm-target.addr)
+peek() { python3 -c 'import sys; f = open(f"/proc/{sys.argv[1]}/mem", "rb"); f.seek(int(sys.argv[2])); print(f.read(9).decode(errors="replace"))' "$target_pid" "$target_addr"; }
+in_unit() { # in_unit PROPS...: the checker as a transient unit with these settings
+  local props=() p
+  while IFS= read -r p; do props+=(-p "$p"); done
+  timeout 60 systemd-run --quiet --wait --pipe --collect "${props[@]}" /usr/bin/python3 /run/sdvm-ptrace.py "$target_pid" "$target_addr" "$desk_pid" "$peer_pid" 2>&1
+}
+log "daemon confinement: $(confinement | paste -sd' ')"
+confined=$(confinement | in_unit)
+after_confined=$(peek)
+control=$(confinement AppArmorProfile | in_unit)
+after_control=$(peek)
+daemon_pid=$(systemctl show -p MainPID --value secrets-dispatcher-daemon.service)
+daemon_label=$(cat "/proc/$daemon_pid/attr/current" 2>&1)
+log "confined: $confined; root buffer then: $after_confined; without the profile: $control; root buffer then: $after_control; daemon $daemon_pid label: $daemon_label"
+check ptrace-read-only "daemon unit's confinement as $COMPANION: $confined (root's buffer: $after_confined); the real daemon runs as '$daemon_label'; control without the profile: $control" \
+  eval '[[ "$confined" == "mem=E"*" peer_mem=E"*" vm_writev=E"*" exe=/usr/bin/sleep" ]] && [ "$after_confined" = unchanged ] && [ "$daemon_label" = "secrets-dispatcher-daemon (enforce)" ] && [[ "$control" == *"peer_mem=opened vm_writev=wrote "* ]] && [ "$after_control" = Xnchanged ]'
+kill "$target_pid" "$desk_pid" "$peer_pid" 2>/dev/null
+
+# --- 4b. no core files: core size 0 and undumpable, with systemd-coredump installed ----------------
+no_core() { # no_core UNIT: "pid core=<soft> owner-of-environ=<uid> uid=<process uid>"
+  local pid; pid=$(systemctl show -p MainPID --value "$1")
+  printf '%s core=%s environ-owner=%s uid=%s' "$pid" \
+    "$(awk '/^Max core file size/ { print $5 }' "/proc/$pid/limits")" "$(stat -c %u "/proc/$pid/environ")" "$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")"
+}
+companion_uid=$(id -u "$COMPANION")
+d=$(no_core secrets-dispatcher-daemon.service); c=$(no_core "secrets-dispatcher-console@$VT.service")
+guarded() { [[ "$1" == *" core=0 environ-owner=0 uid=$companion_uid" ]]; }
+check no-core-dumps "core_pattern $(cut -c1-40 /proc/sys/kernel/core_pattern) suid_dumpable $(cat /proc/sys/fs/suid_dumpable); daemon $d; console $c (environ owned by 0 = undumpable)" \
+  eval '[[ "$(cat /proc/sys/kernel/core_pattern)" == *systemd-coredump* ]] && guarded "$d" && guarded "$c"'
+
 # --- 5. git commit -S approved on VT8, git verify-commit ----------------------------------------
 sd gpg generate --name 'Desk Vm' --email desk@sd-vm.test >/run/sdvm-gen.out 2>&1 &
 gen_pid=$!
@@ -301,6 +393,23 @@ else
   fail console-kill9-recovers "no request on VT$VT"; dump_screen
 fi
 kill "$lookup_pid" 2>/dev/null
+
+# --- 7a. an aborting daemon leaves no core file --------------------------------------------------
+# The control, a plain process of the companion aborted right after, is dumped by systemd-coredump:
+# the handler works, and it got nothing for the daemon (undumpable: the kernel does not even ask).
+daemon_pid=$(systemctl show -p MainPID --value secrets-dispatcher-daemon.service)
+kill -ABRT "$daemon_pid"
+as_user "$COMPANION" sleep 900 &
+wait_until 10 sleep_of "$COMPANION" >/dev/null
+control_pid=$(sleep_of "$COMPANION")
+kill -ABRT "$control_pid"
+coredump_about() { journalctl --no-pager -o cat -t systemd-coredump 2>/dev/null | grep -iE "process $1 "; }
+wait_until 90 coredump_about "$control_pid" >/dev/null
+control_said=$(coredump_about "$control_pid" | head -1 | cut -c1-100)
+daemon_said=$(coredump_about "$daemon_pid" | head -1 | cut -c1-100)
+files=$(find /var/lib/systemd/coredump -name "*.$daemon_pid.*" 2>/dev/null | wc -l)
+check daemon-abort-no-core "SIGABRT to the daemon ($daemon_pid): systemd-coredump said ${daemon_said:-nothing}, core files: $files; to a plain $COMPANION process ($control_pid): ${control_said:-nothing}" \
+  eval '[ -n "$control_said" ] && [ -z "$daemon_said" ] && [ "$files" -eq 0 ]'
 
 # --- 8. logout stops the companion -------------------------------------------------------------
 rm -f /run/systemd/system/getty@tty1.service.d/autologin.conf

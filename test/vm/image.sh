@@ -22,6 +22,7 @@ MIRROR=$(debian_mirror) || exit 1
 BASE_PACKAGES=(systemd systemd-sysv udev dbus dbus-user-session libpam-systemd login passwd kmod procps kbd)
 PACKAGES=(
   git gpg gpg-agent libsecret-tools python3-secretstorage python3-keyring pamtester sudo
+  apparmor systemd-coredump
   initramfs-tools linux-image-amd64
 )
 DESKTOP_USER=desk

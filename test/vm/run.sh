@@ -18,8 +18,9 @@ CACHE="${SDVM_CACHE:-$HERE/cache}"
 RUN="$CACHE/run"
 TIMEOUT="${SDVM_TIMEOUT:-2400}"
 CHECKS=(
-  login-starts-companion lookup-waits-shows-exe sendkey-approves-secret provision-check
-  git-commit-signed other-user-refused console-kill9-recovers logout-stops-companion uninstall-no-trace
+  provision-refuses-writable login-starts-companion lookup-waits-shows-exe sendkey-approves-secret provision-check
+  ptrace-read-only no-core-dumps git-commit-signed other-user-refused console-kill9-recovers daemon-abort-no-core
+  logout-stops-companion uninstall-no-trace
 )
 
 rebuild_image=0
@@ -85,16 +86,32 @@ rm -rf "$RUN"
 mkdir -p "$RUN/stage/test"
 # Hard links (copies when the cache is on another filesystem): a snapshot of the checkout without
 # copying 250 MB; mkfs.ext4 -d keeps the owners (root).
+# A top-level symbolic link (a work tree's shared node_modules) is copied as what it points at.
+stage() { # stage ENTRY DESTDIR
+  local src; src=$(readlink -f "$1")
+  cp -al "$src" "$2/$(basename "$1")" 2>/dev/null || cp -a "$src" "$2/$(basename "$1")"
+}
 for entry in "$REPO"/* "$REPO"/.gitignore; do
   case "$(basename "$entry")" in test|.git|.cache) continue ;; esac
-  cp -al "$entry" "$RUN/stage/" 2>/dev/null || cp -a "$entry" "$RUN/stage/"
+  stage "$entry" "$RUN/stage"
 done
 for entry in "$REPO"/test/*; do
   [ "$(basename "$entry")" = vm ] && continue
-  cp -al "$entry" "$RUN/stage/test/" 2>/dev/null || cp -a "$entry" "$RUN/stage/test/"
+  stage "$entry" "$RUN/stage/test"
 done
 mkdir -p "$RUN/stage/test/vm"
 cp -a "$HERE"/*.sh "$RUN/stage/test/vm/"
+# sd-provision installs only from code that no user but root can change, as a real install under
+# /opt would be. A checkout owned by someone else (or group-writable) is copied for real, not
+# linked, and made root's: chown on a hard link would change the checkout itself.
+if [ -n "$(find "$RUN/stage" ! -type l \( ! -uid 0 -o -perm /022 \) -print -quit)" ]; then
+  stamp "the checkout is not root's alone: copying it"
+  mv "$RUN/stage" "$RUN/stage.links"
+  cp -a "$RUN/stage.links" "$RUN/stage"
+  rm -rf "$RUN/stage.links"
+  chown -R 0:0 "$RUN/stage"
+  chmod -R go-w "$RUN/stage"
+fi
 mkfs.ext4 -q -F -L sdproject -d "$RUN/stage" "$RUN/project.img" 1G >/dev/null
 rm -rf "$RUN/stage"
 
