@@ -1,7 +1,8 @@
 // A throwaway root directory shaped like a fresh Debian 12 install, for sd-provision --prefix:
 // synthesised account files (root, the tty group, a desktop user alice), Debian's default
 // common-session, and the directories a Debian system has. Nothing of the host is copied.
-import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, lstatSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,4 +84,29 @@ export function snapshot(dir: string, exclude: (rel: string) => boolean = () => 
   };
   walk('');
   return out;
+}
+
+/**
+ * The package as sd-provision accepts it (root's alone, and every directory above it): the
+ * checkout itself when it is such a tree, else a copy of it in a new directory under /var/lib.
+ * A clone under /tmp is the usual case: its files are root's but /tmp is writable by everyone.
+ * Hard links where they already make a trusted copy (root-owned files), a real copy otherwise.
+ */
+export function trustedPackageRoot(checkout: string, node: string, untrusted: (root: string) => boolean): { root: string; remove(): void } {
+  if (!untrusted(checkout)) return { root: checkout, remove: () => undefined };
+  const parent = mkdtempSync('/var/lib/sd-test-package-');
+  chmodSync(parent, 0o755);
+  const copy = join(parent, 'secrets-dispatcher');
+  const entries = readdirSync(checkout).filter((e) => e !== '.git' && e !== '.cache' && e !== 'test');
+  mkdirSync(copy, { mode: 0o755 });
+  execFileSync('cp', ['-al', ...entries.map((e) => join(checkout, e)), copy]);
+  if (untrusted(copy)) {
+    rmSync(copy, { recursive: true, force: true });
+    mkdirSync(copy, { mode: 0o755 });
+    execFileSync('cp', ['-a', ...entries.map((e) => join(checkout, e)), copy]);
+    execFileSync('chown', ['-R', '0:0', copy]);
+    execFileSync('chmod', ['-R', 'go-w', copy]);
+  }
+  if (untrusted(copy)) throw new Error(`cannot make a trusted copy of ${checkout} for sd-provision (is ${node} root's?)`);
+  return { root: copy, remove: () => rmSync(parent, { recursive: true, force: true }) };
 }

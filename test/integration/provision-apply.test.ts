@@ -8,7 +8,8 @@ import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSyn
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { isRoot } from '../helpers/root.js';
-import { makeTestRoot, snapshot, DEBIAN_COMMON_SESSION, type TestRoot } from '../helpers/provision-root.js';
+import { makeTestRoot, snapshot, trustedPackageRoot, DEBIAN_COMMON_SESSION, type TestRoot } from '../helpers/provision-root.js';
+import { findUntrustedCode } from '../../provision/code-trust.js';
 import { planInstall, planUninstall } from '../../provision/plan.js';
 import { execute } from '../../provision/execute.js';
 import { readRoot } from '../../provision/state.js';
@@ -18,8 +19,11 @@ import { checkPackage, runChecks, type CheckResult } from '../../provision/check
 import { createLiveProbes } from '../../provision/probes.js';
 import { PATHS, STORE_APPLICATION_ID } from '../../provision/layout.js';
 
-const packageRoot = findPackageRoot();
-const bin = join(packageRoot, 'bin', 'sd-provision');
+// sd-provision refuses code a non-root user could change, so the tests install from a trusted copy
+// when the checkout is not one (set in the first beforeAll below).
+const checkout = findPackageRoot();
+let packageRoot = checkout;
+let bin = join(packageRoot, 'bin', 'sd-provision');
 const SHADOW_BACKUP = /^etc\/(passwd|group|shadow|gshadow|subuid|subgid)-$/;
 
 function provision(root: TestRoot, extra: Partial<Inputs> & { git?: boolean } = {}): { inputs: Inputs; steps: number } {
@@ -56,6 +60,7 @@ function makeStore(root: TestRoot, inputs: Inputs): void {
 
 describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/userdel --prefix)', () => {
   let root: TestRoot | undefined;
+  let trusted: { root: string; remove(): void } | undefined;
   // Packages whose ownership a test changes live beside the checkout, whose parents are root's.
   const scratchDirs: string[] = [];
   const scratch = () => {
@@ -75,7 +80,11 @@ describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/user
       // tsc still emits when someone else's half-done file has type errors; ours are checked by the typecheck.
       try { execFileSync('npm', ['run', 'build', '--silent'], { cwd: packageRoot, stdio: 'ignore' }); } catch { /* see above */ }
     }
+    trusted = trustedPackageRoot(checkout, process.execPath, (r) => findUntrustedCode(r, process.execPath) !== null);
+    packageRoot = trusted.root;
+    bin = join(packageRoot, 'bin', 'sd-provision');
   });
+  afterAll(() => trusted?.remove());
   afterEach(() => root?.remove());
 
   it('installs the companion, files with their modes and owners, and a second run changes nothing', () => {
