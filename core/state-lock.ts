@@ -1,24 +1,20 @@
 // One writer per state directory: the store and the audit log are opened by one process at a
 // time, and one dev sandbox runs per dev state directory. The holder keeps an exclusive flock(2)
-// on a lock file in the directory, through koffi → libc. The kernel drops the lock when the holder
+// on a lock file in the directory, through the project's addon (core/native.ts). The kernel drops the lock when the holder
 // dies however it dies (kill -9 included), so there is no stale lock to clean up and no liveness
 // guess that could race. Who holds it is read from /proc/locks, the kernel's own record, rather
 // than from anything the holder wrote. The lock file stays in place after release: removing it
 // would let two processes lock two different files of the same name.
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import koffi from 'koffi';
+import { sdNative } from './native.js';
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
 
-type FlockFn = (fd: number, operation: number) => number;
-let flockFn: FlockFn | null = null;
-
 function flock(fd: number, operation: number): number {
-  if (!flockFn) flockFn = koffi.load('libc.so.6').func('int flock(int fd, int operation)') as unknown as FlockFn;
-  return flockFn(fd, operation) === 0 ? 0 : koffi.errno();
+  return sdNative().flock(fd, operation);
 }
 
 /** Another live process holds the lock; nothing was changed. */

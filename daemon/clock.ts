@@ -4,7 +4,7 @@
 // as ten minutes of a grant. Wall time is what a person reads (the console's clock, audit rows)
 // and what a grant that outlives a reboot would have to be checked against; a lifetime ends when
 // either clock says so, so stepping the wall clock back never extends anything.
-import koffi from 'koffi';
+import { sdNative } from '../core/native.js';
 
 export interface Clock {
   /** Milliseconds since the epoch: for display and audit only. */
@@ -13,17 +13,11 @@ export interface Clock {
   boot(): number;
 }
 
-const CLOCK_BOOTTIME = 7;
-
-type ClockGettime = (clock: number, out: Buffer) => number;
-let clockGettime: ClockGettime | null = null;
-const timespec = Buffer.alloc(16);
-
-/** CLOCK_BOOTTIME through libc (Node has no binding for it). */
+/** CLOCK_BOOTTIME, through the project's addon (Node has no binding for it). */
 export function bootTimeMs(): number {
-  clockGettime ??= koffi.load('libc.so.6').func('int clock_gettime(int clk, void *tp)') as unknown as ClockGettime;
-  if (clockGettime(CLOCK_BOOTTIME, timespec) !== 0) throw new Error(`clock_gettime(CLOCK_BOOTTIME) failed (errno ${koffi.errno()})`);
-  return Number(timespec.readBigInt64LE(0)) * 1000 + Number(timespec.readBigInt64LE(8)) / 1e6;
+  const ms = sdNative().bootTimeMs();
+  if (ms < 0) throw new Error(`clock_gettime(CLOCK_BOOTTIME) failed (errno ${-ms})`);
+  return ms;
 }
 
 export const systemClock: Clock = { wall: Date.now, boot: bootTimeMs };

@@ -23,7 +23,7 @@ export interface TrustOptions {
 }
 
 /** What the units load from the package (the templates are read once, at install). */
-export const PACKAGE_CODE = ['bin', 'dist', 'node_modules', 'package.json'];
+export const PACKAGE_CODE = ['bin', 'dist', 'native', 'node_modules', 'package.json'];
 const MAX_LINKS = 40;
 const octal = (m: number) => m.toString(8).padStart(4, '0');
 
