@@ -24,6 +24,7 @@ beforeEach(() => {
   file('opt/sd/bin/secrets-dispatcher', 0o755);
   file('opt/sd/dist/daemon/main.js');
   file('opt/sd/package.json');
+  file('opt/sd/native/build/Release/sd_native.node', 0o755);
   // node_modules elsewhere, behind an absolute symlink (as in a work tree sharing one install).
   file('srv/shared/node_modules/dep/index.js');
   symlinkSync('/srv/shared/node_modules', at('opt/sd/node_modules'));
