@@ -4,6 +4,13 @@
 export type RequestKind = 'secret' | 'write' | 'delete' | 'sign' | 'key' | 'export' | 'import';
 export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
 export type DecisionVerb = 'once' | 'remember' | 'deny';
+/**
+ * How much a human's attention an item or signing key needs: `low` may be covered by "always",
+ * `normal` is remembered at most 8 h, `high` is asked every time with a deliberate second step.
+ * The desktop may raise a tier; only the console lowers one.
+ */
+export type Tier = 'low' | 'normal' | 'high';
+export const TIERS: readonly Tier[] = ['low', 'normal', 'high'];
 
 /** A process as the daemon read it from /proc (not claimed by the client; not proof of who sends). */
 export interface ProcessInfo {
@@ -110,6 +117,10 @@ export interface PendingRequest {
   sign: SignDetails | null;
   key: KeyDetails | null;
   bundle?: BundleDetails;
+  /** The highest tier among what the request touches (items, key); absent means normal. */
+  tier?: Tier;
+  /** The requester's own words on why it asks (inert, capped); null when none was given. */
+  reason?: string | null;
   /** What "a" (approve and remember) would cover, or null if this request cannot be remembered. */
   rememberScope: { description: string; minutes: number } | null;
 }

@@ -4,7 +4,7 @@
 import type { CallContext } from '../core/dbus/service.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
-import type { BundleDetails, ItemTarget, KeyDetails, RequesterInfo, RequestKind, SignDetails } from '../core/wire.js';
+import type { BundleDetails, ItemTarget, KeyDetails, RequesterInfo, RequestKind, SignDetails, Tier } from '../core/wire.js';
 import type { Clock } from './clock.js';
 import type { SecretStoreApi } from './store/types.js';
 
@@ -31,6 +31,10 @@ export interface ApprovalInput {
   sign?: SignDetails;
   key?: KeyDetails;
   bundle?: BundleDetails;
+  /** The highest tier among the items or key touched; absent: normal. */
+  tier?: Tier;
+  /** The requester's reason, already validated (request/validate.ts); untrusted words, shown as such. */
+  reason?: string | null;
   /** Bytes the handler keeps while the request waits (e.g. a decrypted bundle), for the pending budget. */
   heldBytes?: number;
   /** null/undefined: this request can only be approved once. */

@@ -120,6 +120,8 @@ export class ApprovalQueue implements ApprovalGate {
       sign: input.sign ?? null,
       key: input.key ?? null,
       ...(input.bundle ? { bundle: input.bundle } : {}),
+      tier: input.tier ?? 'normal',
+      reason: input.reason ?? null,
       rememberScope: key && input.remember ? { description: rememberLine(key, input.remember.action, this.opts.config.rememberMinutes), minutes: this.opts.config.rememberMinutes } : null,
     };
     const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {
