@@ -3,7 +3,22 @@
 
 export type RequestKind = 'secret' | 'write' | 'delete' | 'sign' | 'key' | 'export' | 'import';
 export type RequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
-export type DecisionVerb = 'once' | 'remember' | 'deny';
+/**
+ * What a human may answer (approvals/scopes.ts says what each covers): once; this process until it
+ * exits; this session; this program (in this session, or any session) for N minutes; this program
+ * until the store locks; always; deny; deny always. `remember` is the program scope in this
+ * session for N minutes (the console's `a`).
+ */
+export type DecisionVerb = 'once' | 'process' | 'session' | 'program' | 'program-any-session' | 'until-lock' | 'always' | 'remember' | 'deny' | 'deny-always';
+export const DECISION_VERBS: readonly DecisionVerb[] = ['once', 'process', 'session', 'program', 'program-any-session', 'until-lock', 'always', 'remember', 'deny', 'deny-always'];
+/** A scope beyond once/deny, as offered on the console: the verb, its line in plain words, its span. */
+export interface ScopeOffer {
+  verb: Exclude<DecisionVerb, 'once' | 'deny' | 'remember'>;
+  /** "<who> may <action> <for how long>", from grant-scope.ts and scopes.ts. */
+  line: string;
+  /** null: until its subject ends, the store locks, or for ever (always, deny always). */
+  minutes: number | null;
+}
 /**
  * How much a human's attention an item or signing key needs: `low` may be covered by "always",
  * `normal` is remembered at most 8 h, `high` is asked every time with a deliberate second step.
@@ -123,6 +138,10 @@ export interface PendingRequest {
   reason?: string | null;
   /** What "a" (approve and remember) would cover, or null if this request cannot be remembered. */
   rememberScope: { description: string; minutes: number } | null;
+  /** Every scope the human may pick for this request (besides once and deny); absent: none. */
+  scopes?: ScopeOffer[];
+  /** Why no program scope is offered (an inline interpreter, an unreadable script), if so. */
+  noProgramScope?: string | null;
 }
 
 /**
@@ -185,6 +204,12 @@ export interface HistoryEntry {
 
 export interface RememberedDecision {
   id: string;
+  /** The decision's verb (scope), e.g. 'session', 'always', 'deny-always'. */
+  scope: Exclude<DecisionVerb, 'once' | 'deny' | 'remember'>;
+  /** 'deny': a "deny always" rule that refuses without asking. */
+  verdict: 'allow' | 'deny';
+  /** Kept in the store across restarts (always, deny always). */
+  persisted: boolean;
   kind: RequestKind;
   uid: number;
   /** The executable of the process that opened the connection when the grant was given. */
@@ -195,6 +220,7 @@ export interface RememberedDecision {
   target: string;
   targetLabel: string;
   createdAt: number;
+  /** Milliseconds since the epoch; 0: no time limit (until its subject ends, the store locks, or revoked). */
   expiresAt: number;
 }
 

@@ -127,7 +127,9 @@ async function startHolding(opts: DaemonOptions, stateLock: StateLock): Promise<
     requesterChange,
     openerAlive: (pid, startTime) => readStartTime(pid) === startTime,
     describeRequester: describeForConsole,
+    rules: { list: () => store.listRules(), save: (rule) => store.putRule(rule), remove: (id) => store.deleteRule(id) },
   });
+  store.onLock(() => queue.storeLocked());
   const services: DaemonServices = {
     config, logger, store, approvals: queue, audit, now, clock,
     requesters: new ProcRequesterResolver(uids, users, openers),

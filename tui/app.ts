@@ -212,11 +212,14 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
         return;
       case 'load-remembered':
       case 'revoke':
+      case 'revoke-all':
         try {
           if (action.type === 'revoke') await client.revoke(action.id);
+          const all = action.type === 'revoke-all' ? await client.revokeAll() : null;
           const remembered = await client.listRemembered();
           update((s) => ({ ...s, remembered, rememberedIndex: Math.min(s.rememberedIndex, Math.max(0, remembered.length - 1)) }));
           if (action.type === 'revoke') update((s) => notify(s, 'Remembered decision revoked.', 'info', now()));
+          if (all !== null) update((s) => notify(s, `Revoked everything: ${all} remembered decisions and rules.`, 'info', now()));
         } catch (err) {
           fail('Cannot update the remembered decisions', err);
         }

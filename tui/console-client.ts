@@ -256,4 +256,10 @@ export class ConsoleClient {
   async revoke(id: string): Promise<void> {
     await this.call('Revoke', 's', [id]);
   }
+
+  /** Every grant and rule; returns how many there were. */
+  async revokeAll(): Promise<number> {
+    const [n] = await this.call('RevokeAll');
+    return Number(n);
+  }
 }

@@ -27,6 +27,8 @@ export type Action =
   | { type: 'load-history' }
   | { type: 'load-remembered' }
   | { type: 'revoke'; id: string }
+  /** X in the remembered view: every grant and rule, the store's included. */
+  | { type: 'revoke-all' }
   /** Ctrl+L: paint the whole screen again, whatever the terminal shows now. */
   | { type: 'redraw' }
   | { type: 'quit' };
@@ -43,7 +45,16 @@ export interface KeyResult {
   actions: Action[];
 }
 
-const DECISION_KEYS: Record<string, DecisionVerb> = { y: 'once', a: 'remember', n: 'deny' };
+/**
+ * The decision keys. Wider scopes take a capital or a digit, so a stray lower-case key never grants
+ * more than the program scope `a` names on screen; each acts only if the request offers it.
+ */
+export const DECISION_KEYS: Record<string, { verb: DecisionVerb; minutes?: number }> = {
+  y: { verb: 'once' }, n: { verb: 'deny' },
+  a: { verb: 'program' }, '1': { verb: 'program', minutes: 1 }, '2': { verb: 'program', minutes: 10 }, '3': { verb: 'program', minutes: 60 }, '4': { verb: 'program', minutes: 480 },
+  P: { verb: 'process' }, S: { verb: 'session' }, A: { verb: 'program-any-session' }, L: { verb: 'until-lock' },
+  '!': { verb: 'always' }, N: { verb: 'deny-always' },
+};
 
 /** The daemon takes a recovery code of at most this many characters (daemon/request/validate.ts). */
 export const RECOVERY_CODE_MAX = 256;
@@ -65,7 +76,7 @@ export function handleKey(state: ConsoleState, key: Key, now: number, ctx: KeyCo
     case 'remembered':
       return rememberedKey(state, key);
     case 'detail':
-      if (key in DECISION_KEYS) return decide(state, DECISION_KEYS[key]!, now);
+      if (key in DECISION_KEYS) return decide(state, DECISION_KEYS[key]!.verb, now, DECISION_KEYS[key]!.minutes);
       return scrollKey(state, key, ctx) ?? backOrNothing(state, key);
     case 'list':
       return listKey(state, key, now);
@@ -93,7 +104,7 @@ const NAVIGATION: Record<string, number> = { j: 1, down: 1, k: -1, up: -1 };
 
 function listKey(state: ConsoleState, key: Key, now: number): KeyResult {
   if (state.gone && key in NAVIGATION) return { state: leaveGone(state, NAVIGATION[key]!, now), actions: [] };
-  if (key in DECISION_KEYS) return decide(state, DECISION_KEYS[key]!, now);
+  if (key in DECISION_KEYS) return decide(state, DECISION_KEYS[key]!.verb, now, DECISION_KEYS[key]!.minutes);
   const index = state.pending.findIndex((r) => r.id === state.focusedId);
   switch (key) {
     case 'j':
@@ -126,7 +137,7 @@ function listKey(state: ConsoleState, key: Key, now: number): KeyResult {
   }
 }
 
-function decide(state: ConsoleState, verb: DecisionVerb, now: number): KeyResult {
+function decide(state: ConsoleState, verb: DecisionVerb, now: number, pickedMinutes?: number): KeyResult {
   if (state.gone) {
     return { state: notify(state, 'Nothing decided: the request you were looking at is gone. Press j or k to pick a request first.', 'warn', now), actions: [] };
   }
@@ -138,14 +149,17 @@ function decide(state: ConsoleState, verb: DecisionVerb, now: number): KeyResult
   if (now - state.focusSince < state.guardMs) {
     return { state: notify(state, `Key ignored: this request just appeared (wait ${state.guardMs} ms before deciding).`, 'warn', now), actions: [] };
   }
-  if (verb === 'remember' && !request.rememberScope) {
-    return { state: notify(state, 'This request cannot be remembered: press y to allow once or n to deny.', 'warn', now), actions: [] };
+  const offer = verb === 'once' || verb === 'deny' ? null : request.scopes?.find((o) => o.verb === (verb === 'remember' ? 'program' : verb));
+  if (verb !== 'once' && verb !== 'deny' && !offer) {
+    const offered = (request.scopes ?? []).map((o) => o.verb).join(', ');
+    return { state: notify(state, `This request cannot be remembered as "${verb}"${offered ? ` (it offers: ${offered})` : ''}: press y to allow once or n to deny.`, 'warn', now), actions: [] };
   }
   if (verb !== 'deny' && request.key?.needsPassphrase) {
     // The key is locked with its own passphrase: approving means typing it here, on the console.
     return { state: { ...state, prompt: { ...newPrompt('key-passphrase'), requestId: request.id } }, actions: [] };
   }
-  const minutes = verb === 'remember' ? request.rememberScope!.minutes : 0;
+  // The program scope goes for exactly the minutes the screen showed, unless a digit picked others.
+  const minutes = pickedMinutes ?? (offer?.verb === 'program' || offer?.verb === 'program-any-session' ? offer.minutes ?? 0 : 0);
   return { state: markDecided(state, request.id, verb, now), actions: [{ type: 'decide', id: request.id, verb, minutes }] };
 }
 
@@ -158,6 +172,9 @@ function rememberedKey(state: ConsoleState, key: Key): KeyResult {
     case 'k':
     case 'up':
       return { state: { ...state, rememberedIndex: Math.max(state.rememberedIndex - 1, 0) }, actions: [] };
+    case 'X':
+      if (!state.remembered.length) return { state, actions: [] };
+      return { state, actions: [{ type: 'revoke-all' }] };
     case 'd':
     case 'delete': {
       const entry = state.remembered[state.rememberedIndex];

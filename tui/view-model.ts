@@ -312,12 +312,33 @@ export function detailLines(r: RequestDetail, width: number, now: number, full: 
   if (r.bundle) lines.push(...bundleLines(r, width, full));
   if (r.items.length) lines.push(...itemLines(r, width, full));
   lines.push(...requesterLines(r, width));
+  lines.push(...scopeLines(r, v));
+  return lines;
+}
+
+/** Each key that would grant (or refuse) more than once, with the daemon's words for what it covers. */
+const SCOPE_KEYS: Record<string, string> = {
+  program: 'a (1-4)', process: 'P', session: 'S', 'program-any-session': 'A', 'until-lock': 'L', always: '!', 'deny-always': 'N',
+};
+
+function scopeLines(r: RequestDetail, v: number): Line[] {
   const scope = r.rememberScope;
-  // The daemon's description usually names the duration already; the number is shown either way.
-  const saysMinutes = scope !== null && new RegExp(`\\b${scope.minutes} min`).test(scope.description);
-  lines.push(scope
-    ? field('a remembers', [...shown(scope.description, Math.max(10, saysMinutes ? v : v - 16), 'bold'), seg(saysMinutes ? '' : ` for ${scope.minutes} min`, 'bold')])
-    : field('a remembers', 'nothing: this request can only be allowed once or denied', 'dim'));
+  const lines: Line[] = [];
+  if (scope) {
+    // The daemon's description usually names the duration already; the number is shown either way.
+    const saysMinutes = new RegExp(`\\b${scope.minutes} min`).test(scope.description) || /\bhours?\b/.test(scope.description);
+    lines.push(field('a remembers', [...shown(scope.description, Math.max(10, saysMinutes ? v : v - 16), 'bold'), seg(saysMinutes ? '' : ` for ${scope.minutes} min`, 'bold')]));
+    lines.push(field('', '1 / 2 / 3 / 4: the same for 1 minute / 10 minutes / 1 hour / 8 hours', 'dim'));
+  } else if ((r.scopes ?? []).some((o) => o.verb !== 'deny-always')) {
+    lines.push(field('a remembers', 'nothing: no program scope for this request (see the other keys below)', 'dim'));
+  } else {
+    lines.push(field('a remembers', 'nothing: this request can only be allowed once or denied', 'dim'));
+  }
+  if (r.noProgramScope) lines.push(field('', shown(`(no program scope: ${r.noProgramScope})`, v, 'dim')));
+  for (const offer of r.scopes ?? []) {
+    if (offer.verb === 'program') continue;
+    lines.push(field(`${SCOPE_KEYS[offer.verb]} ${offer.verb}`.slice(0, LABEL_WIDTH - 1), shown(offer.line, v, offer.verb === 'deny-always' ? 'warn' : 'bold')));
+  }
   return lines;
 }
 
@@ -332,7 +353,7 @@ function goneLines(gone: GoneFocus, width: number): Line[] {
 
 function recentLine(d: RecentDecision, width: number): Line {
   // 'gone': it left the queue without a key here (requester gone, or decided by another console).
-  const outcome = { once: 'allowed once', remember: 'allowed+remembered', deny: 'denied', expired: 'expired', gone: 'ended' }[d.outcome];
+  const outcome = d.outcome === 'deny-always' ? 'denied always' : d.outcome === 'once' ? 'allowed once' : d.outcome === 'deny' ? 'denied' : d.outcome === 'expired' ? 'expired' : d.outcome === 'gone' ? 'ended' : `allowed: ${d.outcome}`;
   return [seg(`  ${clock(d.at)} ${outcome.padEnd(19)} ${BADGES[d.kind].text.padEnd(7)}`, 'dim'), ...shown(d.summary, Math.max(10, width - 40), 'dim')];
 }
 
@@ -374,7 +395,7 @@ function statusLines(state: ConsoleState, width: number): Line[] {
     detail: 'y allow once  a allow+remember  n deny  j/k scroll  PgUp/PgDn page  Esc back',
     help: 'any key: back',
     history: 'j/k scroll  Esc back',
-    remembered: 'j/k select  d revoke  Esc back',
+    remembered: 'j/k select  d revoke  X revoke everything  Esc back',
   };
   if (state.recoveryCode !== null) return [[seg('Enter: I have written the recovery code down', 'bold')]];
   if (state.prompt) {
@@ -437,12 +458,16 @@ function recoveryCodeLines(code: ShownRecoveryCode): Line[] {
 function helpLines(): Line[] {
   const rows: Array<[string, string]> = [
     ['y', 'allow the request on screen once'],
-    ['a', 'allow it and remember the decision: the detail pane says exactly what and for how long'],
-    ['n', 'deny it'],
+    ['a', 'allow it for this program in this session: the detail pane says exactly what and for how long'],
+    ['1 2 3 4', 'the same for 1 minute, 10 minutes, 1 hour, 8 hours'],
+    ['P  S', 'allow this process until it exits / this login session (at most 8 hours)'],
+    ['A  L', 'allow this program in any session / until the store locks'],
+    ['!', 'allow always (low-tier items only; kept across restarts)'],
+    ['n  N', 'deny it / deny always (kept across restarts, refused without asking)'],
     ['j k / arrows', 'move between requests (the guard time restarts on a new request)'],
     ['Enter', 'full detail with scrolling (PgUp/PgDn, g/G); Esc back'],
     ['h', 'history of decisions'],
-    ['r', 'remembered decisions; d revokes the selected one'],
+    ['r', 'remembered decisions and rules; d revokes the selected one, X revokes everything'],
     ['l', 'lock the store'],
     ['p', 'change the store\'s passphrase (asks for the current one, then the new one twice)'],
     ['Ctrl+R', 'at the unlock prompt: forgot the passphrase; set a new one with the recovery code'],
@@ -480,7 +505,8 @@ function rememberedLines(entries: RememberedDecision[], selected: number, now: n
       seg(`${i === selected ? '>' : ' '} ${BADGES[e.kind].text.padEnd(7)}uid ${e.uid}  `, style),
       // Who the grant covers, in the words its remember line used (not just an executable).
       ...shown(e.holder, holderWidth, i === selected ? 'focus' : 'bold'),
-      seg('  ', style), ...shown(e.targetLabel, Math.max(10, width - 40 - holderWidth), style), seg(`  expires in ${countdown(e.expiresAt, now)}`, style),
+      seg('  ', style), ...shown(e.targetLabel, Math.max(10, width - 40 - holderWidth), style),
+      seg(`  ${e.verdict === 'deny' ? 'DENY ' : ''}${e.scope}${e.persisted ? ' (kept)' : ''}${e.expiresAt ? `, expires in ${countdown(e.expiresAt, now)}` : ''}`, style),
     ];
   });
 }

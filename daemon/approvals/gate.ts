@@ -17,8 +17,16 @@ import type { DecisionVerb, PendingRequest, RememberedDecision, RequesterInfo } 
 import type { ApprovalGate, ApprovalInput, ApprovalOutcome, AuditSink } from '../services.js';
 import { PendingBudget, pendingBytes, type Admission } from './budget.js';
 import type { ConsoleRegistry } from './consoles.js';
-import { grantHolder, rememberLine } from './grant-scope.js';
-import { RememberedDecisions, type OpenerAlive, type RememberKey } from './remembered.js';
+import { subjectsOf, type SessionReader, type Subjects } from './grant-scope.js';
+import { persistedForm, RememberedDecisions, type OpenerAlive, type PersistedRule } from './remembered.js';
+import { offersFor, planFor, plansFor, type ScopePlan, type ScopeVerb } from './scopes.js';
+
+/** Where "always" and "deny always" are kept: the store's rules (sealed like items), while unlocked. */
+export interface RuleStore {
+  list(): PersistedRule[];
+  save(rule: PersistedRule): void;
+  remove(id: string): void;
+}
 
 export interface GateOptions {
   config: Pick<Config, 'requestTimeoutSeconds' | 'rememberMinutes' | 'maxPendingPerRequester'> & { budgets: Pick<Config['budgets'], 'pendingPerUid' | 'pendingTotal' | 'pendingMiBPerUid' | 'pendingMiBTotal'> };
@@ -36,11 +44,17 @@ export interface GateOptions {
   openerAlive?: OpenerAlive;
   /** Adds the details a human needs (chain, cmdline, ...) once a request will be shown. */
   describeRequester?(requester: RequesterInfo): void;
+  /** The opener's kernel session (grant-scope.ts); default: read from /proc. */
+  readSession?: SessionReader;
+  /** The store's persisted rules; without it "always" and "deny always" are not offered. */
+  rules?: RuleStore;
 }
 
 interface Entry {
   request: PendingRequest;
   input: ApprovalInput;
+  /** Who each scope would cover, read when the request came (grant-scope.ts); null: only once. */
+  subjects: Subjects | null;
   owner: string;
   deadline: Lifetime;
   admission: Admission;
@@ -60,6 +74,7 @@ export class ApprovalQueue implements ApprovalGate {
   private readonly budget: PendingBudget;
   private timer: NodeJS.Timeout | null = null;
   private throttled: Throttling | null = null;
+  private rulesLoaded = false;
 
   constructor(private readonly opts: GateOptions) {
     this.remembered = new RememberedDecisions(opts.clock, opts.openerAlive);
@@ -91,12 +106,23 @@ export class ApprovalQueue implements ApprovalGate {
       throw new SdError(code, detail);
     };
     if (this.opts.storeLocked()) refuse('StoreLocked');
+    this.loadRules();
 
-    const key = rememberKey(input);
-    if (key && input.remember) {
-      const grant = this.remembered.covers(key, input.remember.targets);
+    const tier = input.tier ?? 'normal';
+    const subjects = input.remember ? subjectsOf(input.requester, this.opts.readSession) : null;
+    if (subjects && input.remember) {
+      const { kind, targets } = input.remember;
+      const uid = input.requester.uid;
+      const denied = this.remembered.refuses(kind, uid, targets, anchorsOf(subjects));
+      if (denied) {
+        this.audit(id, input, target, 'refused', { createdAt: now, decidedAt: now, scope: `rule ${denied.id} (deny-always)`, detail: 'Denied' });
+        throw new SdError('Denied', `Refused without asking by the console's rule ${denied.id} ("deny always" for ${denied.holder}); it can be revoked on the console.`);
+      }
+      // A high-tier item or key is asked every time: no grant answers for it.
+      const grant = tier === 'high' ? null : this.remembered.covers(kind, uid, targets, anchorsOf(subjects));
       if (grant) {
-        this.audit(id, input, target, 'remembered', { createdAt: now, decidedAt: now, scope: `remembered ${grant.id} until ${new Date(grant.expiresAt).toISOString()}` });
+        const until = grant.expiresAt ? ` until ${new Date(grant.expiresAt).toISOString()}` : '';
+        this.audit(id, input, target, 'remembered', { createdAt: now, decidedAt: now, scope: `remembered ${grant.id} (${grant.scope})${until}` });
         return { decision: 'remembered' };
       }
     }
@@ -122,10 +148,10 @@ export class ApprovalQueue implements ApprovalGate {
       ...(input.bundle ? { bundle: input.bundle } : {}),
       tier: input.tier ?? 'normal',
       reason: input.reason ?? null,
-      rememberScope: key && input.remember ? { description: rememberLine(key, input.remember.action, this.opts.config.rememberMinutes), minutes: this.opts.config.rememberMinutes } : null,
+      ...this.offers(input, subjects),
     };
     const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {
-      this.pending.set(id, { request, input, owner: ownerBusName, deadline: due, admission, resolve, reject });
+      this.pending.set(id, { request, input, subjects, owner: ownerBusName, deadline: due, admission, resolve, reject });
     });
     this.arm();
     this.audit(id, input, target, 'pending', { createdAt: now });
@@ -150,22 +176,64 @@ export class ApprovalQueue implements ApprovalGate {
   decide(id: string, verb: DecisionVerb, minutes: number): void {
     const entry = this.take(id);
     if (verb === 'deny') return this.finish(entry, 'denied', new SdError('Denied'));
-    if (verb === 'remember') {
-      const key = rememberKey(entry.input);
-      if (!key || !entry.input.remember) {
-        this.pending.set(id, entry);
-        throw new SdError('InvalidArgs', 'This request cannot be remembered; approve it once or deny it.');
-      }
+    if (verb === 'once') {
       if (!this.approvable(entry)) return;
-      const span = minutes > 0 ? minutes : this.opts.config.rememberMinutes;
-      const grants = this.remembered.add(key, entry.input.remember.targets, entry.input.remember.targetLabel, span);
-      this.finish(entry, 'approved', null, `remember ${span} min (${grants.map((g) => g.id).join(',')})`);
-      entry.resolve({ decision: 'remember' });
+      this.finish(entry, 'approved', null, 'once');
+      entry.resolve({ decision: 'once' });
       return;
     }
+    let plan: ScopePlan;
+    try {
+      plan = planFor(this.plans(entry.input, entry.subjects, minutes), verb, entry.input.tier ?? 'normal');
+    } catch (err) {
+      this.pending.set(id, entry);
+      throw err;
+    }
     if (!this.approvable(entry)) return;
-    this.finish(entry, 'approved', null, 'once');
-    entry.resolve({ decision: 'once' });
+    const remember = entry.input.remember!;
+    const grants = this.remembered.add(plan, {
+      kind: remember.kind, uid: entry.input.requester.uid, exe: entry.input.requester.process!.exe!, targets: remember.targets, targetLabel: remember.targetLabel,
+    });
+    if (plan.persisted) for (const g of grants) this.opts.rules!.save(persistedForm(g));
+    const scope = `${plan.verb}${plan.minutes ? ` ${plan.minutes} min` : ''}${plan.untilLock ? ' until lock' : ''} (${grants.map((g) => g.id).join(',')})`;
+    if (plan.verdict === 'deny') return this.finish(entry, 'denied', new SdError('Denied'), scope);
+    this.finish(entry, 'approved', null, scope);
+    entry.resolve({ decision: 'remember' });
+  }
+
+  /** The scopes a request offers; `minutes` picks the program scope's span (0: the default). */
+  private plans(input: ApprovalInput, subjects: Subjects | null, minutes = 0): Map<ScopeVerb, ScopePlan> {
+    if (!subjects || !input.remember) return new Map();
+    const plans = plansFor(subjects, input.tier ?? 'normal', this.opts.config.rememberMinutes, minutes);
+    if (!this.opts.rules) {
+      plans.delete('always');
+      plans.delete('deny-always');
+    }
+    return plans;
+  }
+
+  private offers(input: ApprovalInput, subjects: Subjects | null): Pick<PendingRequest, 'rememberScope' | 'scopes' | 'noProgramScope'> {
+    const plans = this.plans(input, subjects);
+    const scopes = input.remember ? offersFor(plans, input.remember.action) : [];
+    const program = scopes.find((o) => o.verb === 'program');
+    return {
+      rememberScope: program ? { description: program.line, minutes: program.minutes ?? this.opts.config.rememberMinutes } : null,
+      scopes,
+      noProgramScope: subjects?.noProgram ?? null,
+    };
+  }
+
+  /** The store's rules, read into the lookup once per unlock. */
+  private loadRules(): void {
+    if (this.rulesLoaded || !this.opts.rules) return;
+    for (const rule of this.opts.rules.list()) this.remembered.load(rule);
+    this.rulesLoaded = true;
+  }
+
+  /** The store locked: until-lock grants end, and its rules leave memory until the next unlock. */
+  storeLocked(): void {
+    this.rulesLoaded = false;
+    if (this.remembered.storeLocked() > 0) this.opts.consoles.changed();
   }
 
   /** Approve once, handing the requester one more secret from the human; the receiver wipes it. */
@@ -236,18 +304,29 @@ export class ApprovalQueue implements ApprovalGate {
   }
 
   listRemembered(): RememberedDecision[] {
+    if (!this.opts.storeLocked()) this.loadRules();
     return this.remembered.list();
   }
 
   revoke(id: string): void {
-    const grant = this.remembered.list().find((g) => g.id === id);
-    if (!grant || !this.remembered.revoke(id)) throw new SdError('NotFound', 'No remembered decision with that id.');
+    if (!this.opts.storeLocked()) this.loadRules();
+    const grant = this.remembered.get(id);
+    if (!grant) throw new SdError('NotFound', 'No remembered decision with that id.');
+    if (grant.persisted) this.opts.rules?.remove(id);
+    this.remembered.revoke(id);
     const now = this.opts.clock.wall();
     this.opts.audit.record({
       requestId: id, kind: grant.kind, requester: null, target: `remembered: ${grant.exe} (uid ${grant.uid}) '${grant.targetLabel}'`,
-      outcome: 'done', detail: 'revoked', createdAt: grant.createdAt, decidedAt: now,
+      outcome: 'done', scope: `rule ${id} (${grant.scope})`, detail: 'revoked', createdAt: grant.createdAt, decidedAt: now,
     });
     this.opts.consoles.changed();
+  }
+
+  /** The console's "revoke everything": every grant and rule, the store's included. */
+  revokeAll(): number {
+    const ids = this.listRemembered().map((g) => g.id);
+    for (const id of ids) this.revoke(id);
+    return ids.length;
   }
 
   close(): void {
@@ -296,12 +375,11 @@ export class ApprovalQueue implements ApprovalGate {
   }
 }
 
-/** What a grant for this request would be bound to (grant-scope.ts); null: it cannot be remembered. */
-function rememberKey(input: ApprovalInput): RememberKey | null {
-  const holder = grantHolder(input.requester);
-  const exe = input.requester.process?.exe;
-  if (!input.remember || !holder || !exe) return null;
-  return { ...holder, kind: input.remember.kind, uid: input.requester.uid, exe };
+/** The anchors a request presents, narrowest first: what a grant on any of them would cover. */
+function anchorsOf(s: Subjects): string[] {
+  const out: string[] = [];
+  for (const subject of [s.process, s.session, s.program, s.programAnySession]) if (subject) out.push(subject.anchor);
+  return out;
 }
 
 function auditTarget(input: ApprovalInput): string {

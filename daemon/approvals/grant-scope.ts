@@ -1,47 +1,158 @@
-// Who a remembered decision covers, and the words the console shows for it next to `a`: both come
-// from this one function, so a grant covers exactly what its remember line said.
+// Who a decision covers, and the words the console shows for each choice: both come from here, so
+// a grant covers exactly what its line said.
 //
 // The daemon knows a caller's UID and which process opened its connection, never which process
-// sends (identity/requesters.ts). So a grant rests on one of two anchors:
+// sends (identity/requesters.ts). A grant therefore rests on one of these subjects:
+// - process: the opener (PID + start time), until it exits. A forked child that inherited the
+//   connection is covered too; nothing else is.
+// - session: the opener's kernel session (its session id plus the session leader's PID and start
+//   time), until the leader exits. A process cannot join another session: setsid() only makes a
+//   new one, and setpgid() cannot cross sessions, so a process outside the session cannot present
+//   itself as inside it. (A cgroup is no such anchor: the user may move its processes into any of
+//   its own cgroups.) The leader's start time guards against its PID being reused.
+// - program: the executable the opener runs, or for an interpreter the script it runs plus a
+//   SHA-256 of the script's contents (identity/interpreters.ts) — the script path comes from the
+//   command line the process reported, so the line says "reported". Within the session by default;
+//   across sessions only when the human picks it, and then the line says that any process of the
+//   UID that presents itself so is covered.
 // - A connection that speaks for someone else (any `requester.*` or `via` claim: the Secret
-//   Service agent forwarding a desktop app) gets grants bound to the process that opened it (PID
-//   and start time) and the program it reports. The agent opens a connection per request, so the
-//   anchor is its process, not one connection: no other process's connections match, whatever
-//   they claim, and the grants end when that process exits (an agent restart drops them). The
-//   claim only narrows: the agent's connections without that claim are not covered either.
-// - Any other caller gets grants for its UID and the executable its connection's opener runs, and
-//   the remember line says that in plain words: any process of that UID that presents itself so
-//   (a process that connects, forks and execs that program passes too). Only when the opener's
-//   executable did not change between the daemon's reads; otherwise nothing is remembered.
+//   Service agent forwarding a desktop app) gets grants bound to the process that opened it and
+//   the program it reports, until that process exits: the claim only narrows.
 // Client claims other than these (a signing client's repository) only ever add to the target.
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { RequesterInfo } from '../../core/wire.js';
+import { interpretedScript } from '../identity/interpreters.js';
+import { addDisplayDetails, readStat } from '../identity/proc.js';
 
-export interface GrantHolder {
-  /** Matched exactly against later requests of the same UID and kind. */
+/** A process whose life bounds a grant (PID + start time). */
+export interface Binding { pid: number; startTime: number }
+
+export interface Subject {
+  /** Matched exactly against later requests of the same UID, kind and target. */
   anchor: string;
   /** "any process of uid 1000 that presents itself as /usr/bin/git" */
   words: string;
-  /** Set when the grant ends with this process (PID + start time). */
-  opener: { pid: number; startTime: number } | null;
+  /** Set when grants on this subject end with that process. */
+  binding: Binding | null;
+}
+
+export interface Subjects {
+  process: Subject | null;
+  session: Subject | null;
+  /** The program within this session (or, for a forwarder, within its opener's life). */
+  program: Subject | null;
+  /** The program in any session; null for forwarders and where no program subject exists. */
+  programAnySession: Subject | null;
+  /** Why there is no program subject, for the console (an inline interpreter, an unreadable script). */
+  noProgram: string | null;
 }
 
 const FORWARDING_CLAIM = /^(requester\.|via$)/;
+/** A script larger than this is not hashed: no program subject (scripts are small; this bounds the read). */
+const SCRIPT_MAX_BYTES = 4 * 1048576;
 
-export function grantHolder(requester: RequesterInfo): GrantHolder | null {
+const NONE: Subjects = { process: null, session: null, program: null, programAnySession: null, noProgram: null };
+
+/** The opener's session: its id and its leader (PID = session id) with start time and comm. */
+export interface SessionFacts { sid: number; leaderStartTime: number; leaderComm: string }
+export type SessionReader = (pid: number, startTime: number) => SessionFacts | null;
+
+/** From /proc: null when the process is not the one named, or its session has no leader left. */
+export const sessionFromProc: SessionReader = (pid, startTime) => {
+  const stat = readStat(pid);
+  if (!stat || stat.startTime !== startTime || stat.session <= 0) return null;
+  const leader = readStat(stat.session);
+  // A leader is in its own session; a process with that PID elsewhere is not the leader.
+  if (!leader || leader.session !== stat.session) return null;
+  return { sid: stat.session, leaderStartTime: leader.startTime, leaderComm: leader.comm };
+};
+
+export function subjectsOf(requester: RequesterInfo, readSession: SessionReader = sessionFromProc): Subjects {
   const p = requester.process;
-  if (!p?.exe || requester.changes?.length) return null;
+  if (!p?.exe || requester.changes?.length) return { ...NONE, noProgram: p?.exe ? 'its executable changed between reads' : 'its executable could not be read' };
+  const binding = { pid: p.pid, startTime: p.startTime };
+  const processSubject: Subject = {
+    anchor: `P\0${p.pid}\0${p.startTime}`,
+    words: `the process pid ${p.pid} (${p.exe}) and children that inherited its connection, until it exits,`,
+    binding,
+  };
   if (Object.keys(requester.claimed).some((k) => FORWARDING_CLAIM.test(k))) {
     const untrustedProgram = requester.claimed['requester.exe'] ?? '(no program reported)';
     return {
-      anchor: `process\0${p.pid}\0${p.startTime}\0${untrustedProgram}`,
-      words: `connections opened by pid ${p.pid} (${p.exe}) that report the program ${untrustedProgram}, until that process exits,`,
-      opener: { pid: p.pid, startTime: p.startTime },
+      ...NONE,
+      process: processSubject,
+      program: {
+        anchor: `F\0${p.pid}\0${p.startTime}\0${untrustedProgram}`,
+        words: `connections opened by pid ${p.pid} (${p.exe}) that report the program ${untrustedProgram}, until that process exits,`,
+        binding,
+      },
     };
   }
-  return { anchor: `exe\0${p.exe}`, words: `any process of uid ${requester.uid} that presents itself as ${p.exe}`, opener: null };
+  const facts = readSession(p.pid, p.startTime);
+  const session: Subject | null = facts
+    ? {
+        anchor: `S\0${facts.sid}\0${facts.leaderStartTime}`,
+        words: `any process of uid ${requester.uid} in session ${facts.sid} (led by pid ${facts.sid}, ${facts.leaderComm}), until that session ends,`,
+        binding: { pid: facts.sid, startTime: facts.leaderStartTime },
+      }
+    : null;
+  const program = programOf(requester, p.exe);
+  if ('why' in program) return { ...NONE, process: processSubject, session, noProgram: program.why };
+  return {
+    process: processSubject,
+    session,
+    program: session
+      ? { anchor: `G\0${program.anchor}\0${session.anchor}`, words: `${program.words} in session ${facts!.sid}`, binding: session.binding }
+      : null,
+    programAnySession: {
+      anchor: `G\0${program.anchor}`,
+      words: `any process of uid ${requester.uid} that presents itself as ${program.words.replace(/^any process of uid \d+ that presents itself as /, '')}, in any session,`,
+      binding: null,
+    },
+    noProgram: session ? null : 'its session could not be read',
+  };
 }
 
-/** The remember line: "<holder> may <action> for N minutes". */
-export function rememberLine(holder: GrantHolder, action: string, minutes: number): string {
-  return `${holder.words} may ${action} for ${minutes} minutes`;
+/** The program a direct caller runs: the executable, or the script an interpreter runs plus its hash. */
+function programOf(requester: RequesterInfo, exe: string): { anchor: string; words: string } | { why: string } {
+  const p = requester.process!;
+  if (p.cmdline.length === 0) addDisplayDetails(p);
+  const run = interpretedScript(exe, p.cmdline, p.cwd);
+  if (run.kind === 'binary') return { anchor: `exe\0${exe}`, words: `any process of uid ${requester.uid} that presents itself as ${exe}` };
+  if (run.kind === 'inline') return { why: `${exe} runs no script file (${run.why}), so only this process or this session can be covered` };
+  const digest = hashFile(run.untrustedScript);
+  if (!digest) return { why: `the script ${run.untrustedScript} could not be read by the daemon, so its contents cannot be pinned` };
+  return {
+    anchor: `script\0${exe}\0${run.untrustedScript}\0${digest}`,
+    words: `any process of uid ${requester.uid} that presents itself as ${exe} running the script ${run.untrustedScript} (as its command line reports) with contents sha256 ${digest.slice(0, 16)}`,
+  };
+}
+
+function hashFile(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > SCRIPT_MAX_BYTES) return null;
+    const hash = createHash('sha256');
+    const chunk = Buffer.allocUnsafe(65536);
+    let total = 0;
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > SCRIPT_MAX_BYTES) return null;
+      hash.update(chunk.subarray(0, n));
+    }
+    return hash.digest('hex');
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,94 +1,173 @@
-// Remembered decisions: "this holder (UID + anchor, see grant-scope.ts) may do this kind of thing
-// to these targets for N minutes". Kept in memory only: a daemon restart forgets them, which errs
-// on the side of asking again. A grant's lifetime is kept on both clocks (clock.ts) and ends when
-// either says so; the wire's expiresAt is for display.
+// Remembered decisions and rules: "this subject (grant-scope.ts) may — or, for deny always, may not
+// — do this kind of thing to this target, for this long". Looked up by (kind, UID, target,
+// subject anchor) in one map, so a decision is a handful of lookups however many rules there are.
+// Timed grants live in memory only (a daemon restart forgets them, which errs on the side of
+// asking again); "always" and "deny always" are also written to the store by the gate (rules.ts
+// in the store) and loaded back here when it unlocks. A lifetime runs on both clocks (clock.ts)
+// and ends when either says so; the wire's expiresAt is for display.
 import { randomBytes } from 'node:crypto';
 import type { RememberedDecision, RequestKind } from '../../core/wire.js';
 import { displayEnd, ended, lifetime, type Clock, type Lifetime } from '../clock.js';
-import type { GrantHolder } from './grant-scope.js';
-
-export interface RememberKey extends GrantHolder { kind: RequestKind; uid: number; exe: string }
-
-interface Entry extends RememberedDecision { anchor: string; opener: GrantHolder['opener'] }
+import type { RuleRecord } from '../store/types.js';
+import type { Binding } from './grant-scope.js';
+import type { ScopePlan } from './scopes.js';
 
 /** True while the process (PID + start time) still runs. */
 export type OpenerAlive = (pid: number, startTime: number) => boolean;
 
-function sameHolder(e: Entry, key: RememberKey): boolean {
-  return e.kind === key.kind && e.uid === key.uid && e.anchor === key.anchor;
+export interface Grant extends RememberedDecision {
+  anchor: string;
+  binding: Binding | null;
+  untilLock: boolean;
 }
 
+/** A rule as the store keeps it: everything but the in-memory lifetime. */
+export type PersistedRule = RuleRecord;
+
+export interface GrantRequest { kind: RequestKind; uid: number; exe: string; targets: string[]; targetLabel: string }
+
+const keyOf = (kind: string, uid: number, target: string, anchor: string) => `${kind}\0${uid}\0${target}\0${anchor}`;
+
 export class RememberedDecisions {
-  private readonly entries = new Map<string, Entry>();
+  private readonly byKey = new Map<string, Grant>();
+  private readonly byId = new Map<string, Grant>();
   private readonly lifetimes = new Map<string, Lifetime>();
 
   constructor(private readonly clock: Clock, private readonly openerAlive: OpenerAlive = () => true) {}
 
-  add(key: RememberKey, targets: string[], targetLabel: string, minutes: number): RememberedDecision[] {
-    const added: RememberedDecision[] = [];
-    for (const target of targets) {
-      // A newer grant for the same holder and target replaces the older one.
-      for (const [id, e] of this.entries) {
-        if (sameHolder(e, key) && e.target === target) this.revoke(id);
-      }
-      const life = lifetime(this.clock, minutes * 60_000);
-      const entry: Entry = {
+  get size(): number {
+    return this.byId.size;
+  }
+
+  add(plan: ScopePlan, req: GrantRequest): Grant[] {
+    const added: Grant[] = [];
+    for (const target of req.targets) {
+      const life = plan.minutes === null ? null : lifetime(this.clock, plan.minutes * 60_000);
+      const grant: Grant = {
         id: `m${randomBytes(6).toString('hex')}`,
-        kind: key.kind, uid: key.uid, exe: key.exe, holder: key.words, target, targetLabel,
-        createdAt: life.startWall, expiresAt: life.endWall, anchor: key.anchor, opener: key.opener,
+        scope: plan.verb, verdict: plan.verdict, persisted: plan.persisted,
+        kind: req.kind, uid: req.uid, exe: req.exe, holder: plan.subject.words, target, targetLabel: req.targetLabel,
+        createdAt: life?.startWall ?? this.clock.wall(), expiresAt: life?.endWall ?? 0,
+        anchor: plan.subject.anchor, binding: plan.subject.binding, untilLock: plan.untilLock,
       };
-      this.entries.set(entry.id, entry);
-      this.lifetimes.set(entry.id, life);
-      added.push(publicView(entry));
+      this.put(grant, life);
+      added.push(grant);
     }
     return added;
   }
 
-  /** True when every target is covered by an unexpired grant for exactly this holder. */
-  covers(key: RememberKey, targets: string[]): RememberedDecision | null {
-    if (targets.length === 0) return null;
-    this.prune();
-    let first: Entry | null = null;
+  /** A rule read back from the store. */
+  load(rule: PersistedRule): void {
+    this.put({ ...rule, expiresAt: 0, binding: null, untilLock: false }, null);
+  }
+
+  private put(grant: Grant, life: Lifetime | null): void {
+    // A newer decision for the same subject and target replaces the older one.
+    const key = keyOf(grant.kind, grant.uid, grant.target, grant.anchor);
+    const old = this.byKey.get(key);
+    if (old) this.revoke(old.id);
+    this.byKey.set(key, grant);
+    this.byId.set(grant.id, grant);
+    if (life) this.lifetimes.set(grant.id, life);
+  }
+
+  /**
+   * An allow grant covering every target under one of `anchors` (the request's subjects, in any
+   * order), or null. A grant found expired or outlived by its process is dropped on the spot.
+   */
+  covers(kind: RequestKind, uid: number, targets: string[], anchors: string[]): Grant | null {
+    if (targets.length === 0 || anchors.length === 0) return null;
+    let first: Grant | null = null;
     for (const target of targets) {
-      let hit: Entry | null = null;
-      for (const e of this.entries.values()) {
-        if (sameHolder(e, key) && e.target === target) {
-          hit = e;
+      let hit: Grant | null = null;
+      for (const anchor of anchors) {
+        const g = this.live(keyOf(kind, uid, target, anchor));
+        if (g && g.verdict === 'allow') {
+          hit = g;
           break;
         }
       }
       if (!hit) return null;
       first ??= hit;
     }
-    return first && publicView(first);
+    return first;
+  }
+
+  /** A deny-always rule matching any of the targets under one of `anchors`, or null. */
+  refuses(kind: RequestKind, uid: number, targets: string[], anchors: string[]): Grant | null {
+    for (const target of targets) {
+      for (const anchor of anchors) {
+        const g = this.live(keyOf(kind, uid, target, anchor));
+        if (g && g.verdict === 'deny') return g;
+      }
+    }
+    return null;
+  }
+
+  private live(key: string): Grant | null {
+    const g = this.byKey.get(key);
+    if (!g) return null;
+    if (this.over(g)) {
+      this.revoke(g.id);
+      return null;
+    }
+    return g;
+  }
+
+  private over(g: Grant): boolean {
+    const life = this.lifetimes.get(g.id);
+    return (life !== undefined && ended(this.clock, life)) || (g.binding !== null && !this.openerAlive(g.binding.pid, g.binding.startTime));
+  }
+
+  get(id: string): Grant | null {
+    return this.byId.get(id) ?? null;
   }
 
   list(): RememberedDecision[] {
     this.prune();
-    return [...this.entries.values()]
-      .map((e) => ({ ...publicView(e), expiresAt: displayEnd(this.clock, this.lifetimes.get(e.id)!) }))
+    return [...this.byId.values()]
+      .map((g) => {
+        const life = this.lifetimes.get(g.id);
+        return { ...publicView(g), expiresAt: life ? displayEnd(this.clock, life) : 0 };
+      })
       .sort((a, b) => a.createdAt - b.createdAt);
   }
 
   revoke(id: string): boolean {
+    const g = this.byId.get(id);
+    if (!g) return false;
+    this.byId.delete(id);
     this.lifetimes.delete(id);
-    return this.entries.delete(id);
+    const key = keyOf(g.kind, g.uid, g.target, g.anchor);
+    if (this.byKey.get(key) === g) this.byKey.delete(key);
+    return true;
+  }
+
+  /** The store locked: until-lock grants end, and the store's rules leave memory with its keys. */
+  storeLocked(): number {
+    let dropped = 0;
+    for (const g of [...this.byId.values()]) {
+      if (g.untilLock || g.persisted) dropped += Number(this.revoke(g.id));
+    }
+    return dropped;
   }
 
   /** Returns how many grants were dropped: expired, or bound to a process that has exited. */
   prune(): number {
     let dropped = 0;
-    for (const [id, e] of this.entries) {
-      if (ended(this.clock, this.lifetimes.get(id)!) || (e.opener && !this.openerAlive(e.opener.pid, e.opener.startTime))) {
-        this.revoke(id);
-        dropped++;
-      }
+    for (const g of [...this.byId.values()]) {
+      if (this.over(g)) dropped += Number(this.revoke(g.id));
     }
     return dropped;
   }
 }
 
-function publicView(e: Entry): RememberedDecision {
-  const { anchor: _anchor, opener: _opener, ...view } = e;
+export function publicView(g: Grant): RememberedDecision {
+  const { anchor: _anchor, binding: _binding, untilLock: _untilLock, ...view } = g;
   return view;
+}
+
+export function persistedForm(g: Grant): PersistedRule {
+  const { binding: _binding, untilLock: _untilLock, expiresAt: _expiresAt, ...rule } = g;
+  return rule;
 }

@@ -5,7 +5,7 @@
 import type { InterfaceSpec } from '../../core/dbus/introspection.js';
 import type { CallContext, InterfaceImpl } from '../../core/dbus/service.js';
 import { SdError, isSdError } from '../../core/errors.js';
-import type { DecisionVerb } from '../../core/wire.js';
+import { DECISION_VERBS, type DecisionVerb } from '../../core/wire.js';
 import type { ApprovalQueue } from '../approvals/gate.js';
 import type { ConsoleRegistry } from '../approvals/consoles.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -14,7 +14,6 @@ import type { DaemonServices } from '../services.js';
 import { detailForConsole, pendingListForConsole } from './shown.js';
 import { validId, validPassphrase, validRecoveryCode, validSecret } from '../request/validate.js';
 
-const VERBS: readonly DecisionVerb[] = ['once', 'remember', 'deny'];
 
 export interface ConsoleDeps {
   services: DaemonServices;
@@ -58,7 +57,7 @@ export function buildConsoleInterface(spec: InterfaceSpec, deps: ConsoleDeps): I
     GetRequest: ([untrustedId]: [string]) => JSON.stringify(detailForConsole(queue.get(validId(untrustedId, 'request id')))),
     Decide: ([untrustedId, untrustedVerb, minutes]: [string, string, number]) => {
       const id = validId(untrustedId, 'request id');
-      if (!VERBS.includes(untrustedVerb as DecisionVerb)) throw new SdError('InvalidArgs', 'decision must be "once", "remember" or "deny".');
+      if (!DECISION_VERBS.includes(untrustedVerb as DecisionVerb)) throw new SdError('InvalidArgs', `decision must be one of: ${DECISION_VERBS.join(', ')}.`);
       if (minutes > 1440) throw new SdError('InvalidArgs', 'minutes must be 0-1440.');
       queue.decide(id, untrustedVerb as DecisionVerb, minutes);
     },
@@ -83,6 +82,7 @@ export function buildConsoleInterface(spec: InterfaceSpec, deps: ConsoleDeps): I
     History: ([limit]: [number]) => JSON.stringify(auditLog.history(limit)),
     ListRemembered: () => JSON.stringify(queue.listRemembered()),
     Revoke: ([untrustedId]: [string]) => queue.revoke(validId(untrustedId, 'remembered decision id')),
+    RevokeAll: () => queue.revokeAll(),
   };
   return { spec, methods, authorize: (ctx) => services.requesters.assertCompanionCaller(ctx) };
 }

@@ -2,6 +2,7 @@
 // (so it is ours and in its own row) yet has the wrong shape can only come from a bug or a
 // different format version; it is reported as corruption rather than trusted.
 import { SdError } from '../../core/errors.js';
+import type { RuleRecord } from './types.js';
 
 export interface CollectionPayload {
   label: string;
@@ -60,4 +61,18 @@ export function asAlias(v: unknown, what: string): string {
   const o = v as { alias?: unknown } | null;
   if (!o || !isStr(o.alias)) fail(what);
   return o.alias;
+}
+
+const RULE_SCOPES = new Set(['always', 'deny-always', 'process', 'session', 'program', 'program-any-session', 'until-lock']);
+const RULE_KINDS = new Set(['secret', 'write', 'delete', 'sign', 'key', 'export', 'import']);
+
+export function asRule(v: unknown, what: string): RuleRecord {
+  const o = v as Partial<RuleRecord> | null;
+  if (!o || !isStr(o.id) || !isStr(o.scope) || !RULE_SCOPES.has(o.scope) || (o.verdict !== 'allow' && o.verdict !== 'deny') || typeof o.persisted !== 'boolean'
+    || !isStr(o.kind) || !RULE_KINDS.has(o.kind) || !isNum(o.uid) || !isStr(o.exe) || !isStr(o.holder) || !isStr(o.target) || !isStr(o.targetLabel)
+    || !isNum(o.createdAt) || !isStr(o.anchor)) fail(what);
+  return {
+    id: o.id, scope: o.scope, verdict: o.verdict, persisted: o.persisted, kind: o.kind, uid: o.uid, exe: o.exe,
+    holder: o.holder, target: o.target, targetLabel: o.targetLabel, createdAt: o.createdAt, anchor: o.anchor,
+  };
 }

@@ -13,6 +13,7 @@ export const SEALED = {
   secret: (itemId: Cell) => encodeParts('secret', itemId),
   keyMeta: (fingerprintMac: Cell) => encodeParts('key', fingerprintMac),
   keySecret: (fingerprintMac: Cell) => encodeParts('key-secret', fingerprintMac),
+  rule: (id: Cell) => encodeParts('rule', id),
 } as const;
 
 /** What the lookup MACs (the primary keys of aliases, attributes and signing_keys) are taken over. */

@@ -8,7 +8,7 @@ import { SdError } from '../../core/errors.js';
 
 /** "SDst" — marks the file as ours (PRAGMA application_id). */
 export const APPLICATION_ID = 0x53447374;
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const TABLES = {
   meta: { columns: ['name', 'value'], key: ['name'] },
@@ -18,11 +18,13 @@ export const TABLES = {
   secrets: { columns: ['item_id', 'sealed'], key: ['item_id'] },
   attributes: { columns: ['key_mac', 'value_mac', 'item_id'], key: ['key_mac', 'value_mac', 'item_id'] },
   signing_keys: { columns: ['fingerprint_mac', 'sealed_meta', 'sealed_secret'], key: ['fingerprint_mac'] },
+  /** The console's persisted decisions (always, deny always): random id, sealed rule. */
+  rules: { columns: ['id', 'sealed'], key: ['id'] },
 } as const;
 
 export type TableName = keyof typeof TABLES;
 /** Tables whose rows the digest covers (meta holds the digest itself and the MAC'd header). */
-export const DIGESTED_TABLES: TableName[] = ['collections', 'aliases', 'items', 'secrets', 'attributes', 'signing_keys'];
+export const DIGESTED_TABLES: TableName[] = ['collections', 'aliases', 'items', 'secrets', 'attributes', 'signing_keys', 'rules'];
 
 const SCHEMA: Record<TableName, string> = {
   meta: 'CREATE TABLE meta (name TEXT NOT NULL PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID',
@@ -34,7 +36,20 @@ const SCHEMA: Record<TableName, string> = {
     'CREATE TABLE attributes (key_mac BLOB NOT NULL, value_mac BLOB NOT NULL, item_id TEXT NOT NULL, PRIMARY KEY (key_mac, value_mac, item_id)) WITHOUT ROWID',
   signing_keys:
     'CREATE TABLE signing_keys (fingerprint_mac BLOB NOT NULL PRIMARY KEY, sealed_meta BLOB NOT NULL, sealed_secret BLOB NOT NULL) WITHOUT ROWID',
+  rules: 'CREATE TABLE rules (id TEXT NOT NULL PRIMARY KEY, sealed BLOB NOT NULL) WITHOUT ROWID',
 };
+
+/**
+ * Version 1 stores (before rules) get the empty rules table. An empty table adds no row to the
+ * digest, so the digest stored by version 1 still matches and the first unlock verifies it.
+ */
+export function migrateSchema(db: Database.Database): void {
+  if (db.pragma('application_id', { simple: true }) !== APPLICATION_ID || db.pragma('user_version', { simple: true }) !== 1) return;
+  db.transaction(() => {
+    db.exec(SCHEMA.rules);
+    db.pragma('user_version = 2');
+  })();
+}
 
 export function createSchema(db: Database.Database): void {
   db.transaction(() => {

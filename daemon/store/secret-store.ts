@@ -16,7 +16,7 @@ import { LockedStore } from './locked-store.js';
 import { wipe } from './seal.js';
 import { translateStoreError } from './sqlite-errors.js';
 import { openDatabase, StoreFile } from './store-file.js';
-import type { CollectionRecord, ImportPreview, ItemRecord, KeyRecord, NewItem, SecretStoreApi } from './types.js';
+import type { CollectionRecord, ImportPreview, ItemRecord, KeyRecord, NewItem, RuleRecord, SecretStoreApi } from './types.js';
 import type { UnlockedStore } from './unlocked-store.js';
 import type { KdfParams } from './kdf.js';
 
@@ -209,6 +209,20 @@ class SecretStore implements SecretStoreApi {
 
   deleteKey(fingerprint: string): void {
     guard(() => this.unlocked().signingKeys.delete(fingerprint));
+  }
+
+  // ---- rules ------------------------------------------------------------------------------
+
+  listRules(): RuleRecord[] {
+    return guard(() => this.unlocked().rules.list());
+  }
+
+  putRule(rule: RuleRecord): void {
+    guard(() => this.unlocked().rules.put(rule));
+  }
+
+  deleteRule(id: string): void {
+    guard(() => this.unlocked().rules.delete(id));
   }
 
   // ---- bundles ----------------------------------------------------------------------------

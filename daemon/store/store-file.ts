@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { DIGEST_BYTES, rowHash, type Cell } from './row-digest.js';
-import { createSchema, DIGESTED_TABLES, isEmptyDatabase, TABLES, verifySchema, type TableName } from './schema.js';
+import { createSchema, DIGESTED_TABLES, isEmptyDatabase, migrateSchema, TABLES, verifySchema, type TableName } from './schema.js';
 
 export type Row = Cell[];
 
@@ -101,6 +101,7 @@ export function openDatabase(dbPath: string): Database.Database {
     // caches the file anyway) and cut idle RSS with 10,000 items by about 5 MiB (docs/BENCHMARKS.md).
     db.pragma('cache_size = -2048');
     if (isEmptyDatabase(db)) createSchema(db);
+    migrateSchema(db);
     verifySchema(db);
     return db;
   } catch (err) {

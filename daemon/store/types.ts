@@ -43,6 +43,25 @@ export interface KeyRecord {
   subkeys?: string[];
 }
 
+/**
+ * A decision the console made to keep (always, deny always): who (the subject's anchor and the
+ * words the human read), what (kind, target) and which way. Sealed in the store like an item.
+ */
+export interface RuleRecord {
+  id: string;
+  scope: 'always' | 'deny-always' | 'process' | 'session' | 'program' | 'program-any-session' | 'until-lock';
+  verdict: 'allow' | 'deny';
+  persisted: boolean;
+  kind: 'secret' | 'write' | 'delete' | 'sign' | 'key' | 'export' | 'import';
+  uid: number;
+  exe: string;
+  holder: string;
+  target: string;
+  targetLabel: string;
+  createdAt: number;
+  anchor: string;
+}
+
 export interface SecretStoreApi {
   readonly initialized: boolean;
   readonly locked: boolean;
@@ -84,6 +103,11 @@ export interface SecretStoreApi {
   /** The armored secret key; the caller wipes it. */
   getKeySecret(fingerprint: string): Buffer;
   deleteKey(fingerprint: string): void;
+
+  /** The console's persisted rules (StoreLocked while locked). */
+  listRules(): RuleRecord[];
+  putRule(rule: RuleRecord): void;
+  deleteRule(id: string): void;
 
   /** An encrypted, checksummed bundle of every collection, item and key. */
   exportBundle(bundlePassphrase: Buffer): Promise<Buffer>;

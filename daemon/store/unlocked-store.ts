@@ -8,6 +8,7 @@ import { Items } from './items.js';
 import type { KdfParams } from './kdf.js';
 import type { LockedStore } from './locked-store.js';
 import { RowCrypto } from './row-crypto.js';
+import { Rules } from './rules.js';
 import type { Session } from './session.js';
 import { SigningKeys } from './signing-keys.js';
 import type { StoreFile } from './store-file.js';
@@ -17,6 +18,7 @@ export class UnlockedStore {
   readonly collections: Collections;
   readonly items: Items;
   readonly signingKeys: SigningKeys;
+  readonly rules: Rules;
   readonly bundles: Bundles;
   private readonly crypto: RowCrypto;
 
@@ -33,6 +35,7 @@ export class UnlockedStore {
     this.collections = new Collections(session);
     this.items = new Items(session, this.collections);
     this.signingKeys = new SigningKeys(session);
+    this.rules = new Rules(session);
     this.bundles = new Bundles(session, this.collections, this.items, this.signingKeys);
   }
 

@@ -1,4 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConsoleRegistry } from '../../daemon/approvals/consoles.js';
 import { ApprovalQueue } from '../../daemon/approvals/gate.js';
 import type { Config } from '../../core/config.js';
@@ -8,10 +11,14 @@ import type { ApprovalInput, AuditSink } from '../../daemon/services.js';
 
 type AuditRecord = Parameters<AuditSink['record']>[0];
 
+// python3 runs a real script file: an interpreter's program is its script plus the script's hash.
+const SCRIPT = join(mkdtempSync(join(tmpdir(), 'sd-approvals-')), 't.py');
+writeFileSync(SCRIPT, 'print("t")\n');
+
 function requester(busName: string, exe: string | null, pid = 4242): RequesterInfo {
   return {
     busName, uid: 1000, userName: 'nb',
-    process: exe === null ? null : { pid, startTime: 123, uid: 1000, comm: 'python3', exe, cmdline: [exe], cwd: '/home/nb' },
+    process: exe === null ? null : { pid, startTime: 123, uid: 1000, comm: 'python3', exe, cmdline: exe.endsWith('python3') ? [exe, SCRIPT] : [exe], cwd: '/home/nb' },
     chain: [], systemdUnit: null, claimed: {},
   };
 }
@@ -53,6 +60,8 @@ function setup(options: SetupOptions = {}) {
     consoles, audit: { record: (e) => audit.push(e) }, logger: createLogger({ write: () => undefined }),
     clock: time.clock, storeLocked: () => state.locked, requesterChange: () => state.change,
     openerAlive: (pid) => !exited.has(pid),
+    // Every test process is in one session, led by pid 4000.
+    readSession: () => ({ sid: 4000, leaderStartTime: 1, leaderComm: 'bash' }),
   });
   queues.push(queue);
   return { queue, consoles, sent, audit, state, exited, ...time };
@@ -81,7 +90,10 @@ describe('approval queue', () => {
     const waiting = settle(queue.request(secretRead(requester(':1.5', '/usr/bin/python3')), ':1.5'));
     const [pending] = queue.list();
     expect(pending!.items[0]!.label).toBe('Label item1');
-    expect(pending!.rememberScope).toEqual({ description: "any process of uid 1000 that presents itself as /usr/bin/python3 may read 'Label item1' for 10 minutes", minutes: 10 });
+    expect(pending!.rememberScope).toEqual({
+      description: expect.stringMatching(new RegExp(`^any process of uid 1000 that presents itself as /usr/bin/python3 running the script ${SCRIPT} \\(as its command line reports\\) with contents sha256 [0-9a-f]{16} in session 4000 may read 'Label item1' for 10 minutes$`)),
+      minutes: 10,
+    });
     queue.decide(pending!.id, 'once', 0);
     expect(await waiting).toEqual({ ok: true, value: { decision: 'once' } });
     expect(queue.list()).toEqual([]);

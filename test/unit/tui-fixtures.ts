@@ -28,6 +28,11 @@ export function secretRequest(overrides: Partial<PendingRequest> = {}): PendingR
     sign: null,
     key: null,
     rememberScope: { description: 'python3.11 (uid 1000) reading "GitHub token"', minutes: 10 },
+    scopes: [
+      { verb: 'program', line: 'python3.11 (uid 1000) reading "GitHub token"', minutes: 10 },
+      { verb: 'session', line: 'any process of uid 1000 in session 4200 (led by pid 4200, bash), until that session ends, may read "GitHub token" for at most 8 hours', minutes: 480 },
+      { verb: 'deny-always', line: 'python3.11 is refused at once', minutes: null },
+    ],
     ...overrides,
   };
 }
@@ -64,6 +69,7 @@ export function signRequest(overrides: Partial<PendingRequest> = {}, message = '
       contradictions: [],
     },
     rememberScope: null,
+    scopes: [],
     ...overrides,
   };
 }

@@ -32,7 +32,18 @@ describe('decision keys', () => {
   });
 
   it('a remembers for exactly the minutes the screen showed', () => {
-    expect(press(arrived(secretRequest()), ['a'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'remember', minutes: 10 }]);
+    expect(press(arrived(secretRequest()), ['a'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'program', minutes: 10 }]);
+  });
+
+  it('a digit picks the program scope for 1 m / 10 m / 1 h / 8 h, capitals pick the other offered scopes', () => {
+    expect(press(arrived(secretRequest()), ['3'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'program', minutes: 60 }]);
+    expect(press(arrived(secretRequest()), ['4'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'program', minutes: 480 }]);
+    expect(press(arrived(secretRequest()), ['S'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'session', minutes: 0 }]);
+    expect(press(arrived(secretRequest()), ['N'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'deny-always', minutes: 0 }]);
+    // A scope the daemon did not offer (always, for a normal-tier item) decides nothing and says what is offered.
+    const { actions, state } = press(arrived(secretRequest()), ['!'], NOW + GUARD);
+    expect(actions).toEqual([]);
+    expect(state.notice?.text).toMatch(/cannot be remembered as "always" \(it offers: program, session, deny-always\)/);
   });
 
   it('a on a request that cannot be remembered decides nothing and says why', () => {
@@ -127,8 +138,10 @@ describe('views', () => {
     expect(press(s, ['l'], NOW).actions).toEqual([{ type: 'lock' }]);
     const r = press(s, ['r'], NOW);
     expect(r.actions).toEqual([{ type: 'load-remembered' }]);
-    const withList = { ...r.state, remembered: [1, 2].map((n) => ({ id: `m${n}`, kind: 'secret' as const, uid: 1000, exe: '/usr/bin/x', holder: 'any process of uid 1000 that presents itself as /usr/bin/x', target: 't', targetLabel: 'T', createdAt: NOW, expiresAt: NOW + 60_000 })) };
+    const withList = { ...r.state, remembered: [1, 2].map((n) => ({ id: `m${n}`, scope: 'program' as const, verdict: 'allow' as const, persisted: false, kind: 'secret' as const, uid: 1000, exe: '/usr/bin/x', holder: 'any process of uid 1000 that presents itself as /usr/bin/x', target: 't', targetLabel: 'T', createdAt: NOW, expiresAt: NOW + 60_000 })) };
     expect(press(withList, ['j', 'd'], NOW).actions).toEqual([{ type: 'revoke', id: 'm2' }]);
+    // X is "revoke everything": one action, the daemon revokes grants and the store's rules.
+    expect(press(withList, ['X'], NOW).actions).toEqual([{ type: 'revoke-all' }]);
   });
 });
 

@@ -307,7 +307,7 @@ describe('renderView: who is asking', () => {
 
 describe('the remembered decisions screen', () => {
   it('names who a grant covers in the words of its remember line', () => {
-    const grant = { id: 'm1', kind: 'secret' as const, uid: 1000, exe: '/usr/bin/node', holder: 'connections opened by pid 77 (/usr/bin/node) that report the program /usr/bin/secret-tool', target: 'i1', targetLabel: "'GitHub token'", createdAt: NOW, expiresAt: NOW + 60_000 };
+    const grant = { id: 'm1', scope: 'program' as const, verdict: 'allow' as const, persisted: false, kind: 'secret' as const, uid: 1000, exe: '/usr/bin/node', holder: 'connections opened by pid 77 (/usr/bin/node) that report the program /usr/bin/secret-tool', target: 'i1', targetLabel: "'GitHub token'", createdAt: NOW, expiresAt: NOW + 60_000 };
     const state = { ...applyStatus(initialState(300), STATUS), mode: 'remembered' as const, remembered: [grant], rememberedIndex: 0 };
     const screen = text(renderView(state, { width: 200, height: 20 }, NOW)).join('\n');
     expect(screen).toContain('connections opened by pid 77 (/usr/bin/node) that report the program /usr/bin/secret-tool');
