@@ -51,7 +51,7 @@ export interface KeyResult {
  */
 export const DECISION_KEYS: Record<string, { verb: DecisionVerb; minutes?: number }> = {
   y: { verb: 'once' }, n: { verb: 'deny' },
-  a: { verb: 'program' }, '1': { verb: 'program', minutes: 1 }, '2': { verb: 'program', minutes: 10 }, '3': { verb: 'program', minutes: 60 }, '4': { verb: 'program', minutes: 480 },
+  a: { verb: 'remember' }, '1': { verb: 'remember', minutes: 1 }, '2': { verb: 'remember', minutes: 10 }, '3': { verb: 'remember', minutes: 60 }, '4': { verb: 'remember', minutes: 480 },
   P: { verb: 'process' }, S: { verb: 'session' }, A: { verb: 'program-any-session' }, L: { verb: 'until-lock' },
   '!': { verb: 'always' }, N: { verb: 'deny-always' },
 };
@@ -149,8 +149,11 @@ function decide(state: ConsoleState, verb: DecisionVerb, now: number, pickedMinu
   if (now - state.focusSince < state.guardMs) {
     return { state: notify(state, `Key ignored: this request just appeared (wait ${state.guardMs} ms before deciding).`, 'warn', now), actions: [] };
   }
-  const offer = verb === 'once' || verb === 'deny' ? null : request.scopes?.find((o) => o.verb === (verb === 'remember' ? 'program' : verb));
-  if (verb !== 'once' && verb !== 'deny' && !offer) {
+  const offer = verb === 'once' || verb === 'deny' || verb === 'remember' ? null : request.scopes?.find((o) => o.verb === verb);
+  if (verb === 'remember' && !request.rememberScope) {
+    return { state: notify(state, 'This request cannot be remembered for this program: press y to allow once or n to deny (the detail pane lists any other scope).', 'warn', now), actions: [] };
+  }
+  if (verb !== 'once' && verb !== 'deny' && verb !== 'remember' && !offer) {
     const offered = (request.scopes ?? []).map((o) => o.verb).join(', ');
     return { state: notify(state, `This request cannot be remembered as "${verb}"${offered ? ` (it offers: ${offered})` : ''}: press y to allow once or n to deny.`, 'warn', now), actions: [] };
   }
@@ -159,7 +162,7 @@ function decide(state: ConsoleState, verb: DecisionVerb, now: number, pickedMinu
     return { state: { ...state, prompt: { ...newPrompt('key-passphrase'), requestId: request.id } }, actions: [] };
   }
   // The program scope goes for exactly the minutes the screen showed, unless a digit picked others.
-  const minutes = pickedMinutes ?? (offer?.verb === 'program' || offer?.verb === 'program-any-session' ? offer.minutes ?? 0 : 0);
+  const minutes = pickedMinutes ?? (verb === 'remember' ? request.rememberScope!.minutes : offer?.verb === 'program' || offer?.verb === 'program-any-session' ? offer.minutes ?? 0 : 0);
   return { state: markDecided(state, request.id, verb, now), actions: [{ type: 'decide', id: request.id, verb, minutes }] };
 }
 

@@ -317,9 +317,36 @@ export function detailLines(r: RequestDetail, width: number, now: number, full: 
 }
 
 /** Each key that would grant (or refuse) more than once, with the daemon's words for what it covers. */
-const SCOPE_KEYS: Record<string, string> = {
-  program: 'a (1-4)', process: 'P', session: 'S', 'program-any-session': 'A', 'until-lock': 'L', always: '!', 'deny-always': 'N',
+const SCOPE_LABELS: Record<string, string> = {
+  program: 'a program', process: 'P process', session: 'S session', 'program-any-session': 'A any sess.', 'until-lock': 'L til lock', always: '! always', 'deny-always': 'N never',
 };
+
+/** A line of our own words around untrusted ones, wrapped at spaces onto up to `maxLines` lines, inert. */
+function wrappedField(label: string, untrusted: string, v: number, style: Style, maxLines = 5): Line[] {
+  const inert = inlineParts(untrusted, { maxWidth: v * maxLines });
+  const rows: string[] = [];
+  let row = '';
+  for (const word of inert.text.split(' ')) {
+    let w = word;
+    while (displayWidth(w) > v) {
+      if (row) rows.push(row);
+      rows.push(w.slice(0, v));
+      w = w.slice(v);
+      row = '';
+    }
+    if (row && displayWidth(row) + 1 + displayWidth(w) > v) {
+      rows.push(row);
+      row = w;
+    } else {
+      row = row ? `${row} ${w}` : w;
+    }
+  }
+  if (row) rows.push(row);
+  const kept = rows.slice(0, maxLines);
+  const lines = kept.map((text, i) => field(i === 0 ? label : '', [seg(text, style)]));
+  if (inert.cut || rows.length > maxLines) lines[lines.length - 1]!.push(seg(TRUNCATION_MARK, 'marker'));
+  return lines;
+}
 
 function scopeLines(r: RequestDetail, v: number): Line[] {
   const scope = r.rememberScope;
@@ -327,7 +354,7 @@ function scopeLines(r: RequestDetail, v: number): Line[] {
   if (scope) {
     // The daemon's description usually names the duration already; the number is shown either way.
     const saysMinutes = new RegExp(`\\b${scope.minutes} min`).test(scope.description) || /\bhours?\b/.test(scope.description);
-    lines.push(field('a remembers', [...shown(scope.description, Math.max(10, saysMinutes ? v : v - 16), 'bold'), seg(saysMinutes ? '' : ` for ${scope.minutes} min`, 'bold')]));
+    lines.push(...wrappedField('a remembers', saysMinutes ? scope.description : `${scope.description} for ${scope.minutes} min`, Math.max(10, v), 'bold'));
     lines.push(field('', '1 / 2 / 3 / 4: the same for 1 minute / 10 minutes / 1 hour / 8 hours', 'dim'));
   } else if ((r.scopes ?? []).some((o) => o.verb !== 'deny-always')) {
     lines.push(field('a remembers', 'nothing: no program scope for this request (see the other keys below)', 'dim'));
@@ -336,8 +363,8 @@ function scopeLines(r: RequestDetail, v: number): Line[] {
   }
   if (r.noProgramScope) lines.push(field('', shown(`(no program scope: ${r.noProgramScope})`, v, 'dim')));
   for (const offer of r.scopes ?? []) {
-    if (offer.verb === 'program') continue;
-    lines.push(field(`${SCOPE_KEYS[offer.verb]} ${offer.verb}`.slice(0, LABEL_WIDTH - 1), shown(offer.line, v, offer.verb === 'deny-always' ? 'warn' : 'bold')));
+    if (offer.verb === 'program' || offer.line === scope?.description) continue;
+    lines.push(...wrappedField(SCOPE_LABELS[offer.verb]!, offer.line, Math.max(10, v), offer.verb === 'deny-always' ? 'warn' : 'bold'));
   }
   return lines;
 }

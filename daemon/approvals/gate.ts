@@ -19,7 +19,7 @@ import { PendingBudget, pendingBytes, type Admission } from './budget.js';
 import type { ConsoleRegistry } from './consoles.js';
 import { subjectsOf, type SessionReader, type Subjects } from './grant-scope.js';
 import { persistedForm, RememberedDecisions, type OpenerAlive, type PersistedRule } from './remembered.js';
-import { offersFor, planFor, plansFor, type ScopePlan, type ScopeVerb } from './scopes.js';
+import { offersFor, planFor, plansFor, rememberVerb, type ScopePlan, type ScopeVerb } from './scopes.js';
 
 /** Where "always" and "deny always" are kept: the store's rules (sealed like items), while unlocked. */
 export interface RuleStore {
@@ -215,7 +215,8 @@ export class ApprovalQueue implements ApprovalGate {
   private offers(input: ApprovalInput, subjects: Subjects | null): Pick<PendingRequest, 'rememberScope' | 'scopes' | 'noProgramScope'> {
     const plans = this.plans(input, subjects);
     const scopes = input.remember ? offersFor(plans, input.remember.action) : [];
-    const program = scopes.find((o) => o.verb === 'program');
+    const verb = rememberVerb(plans);
+    const program = scopes.find((o) => o.verb === verb);
     return {
       rememberScope: program ? { description: program.line, minutes: program.minutes ?? this.opts.config.rememberMinutes } : null,
       scopes,

@@ -75,9 +75,18 @@ function lineOf(p: ScopePlan, action: string): string {
   }
 }
 
+/**
+ * What `a` (the verb `remember`) picks: the program in this session, or where the session could not
+ * be read, the program in any session — the console's "a remembers" line shows this one's words.
+ */
+export function rememberVerb(plans: Map<ScopeVerb, ScopePlan>): ScopeVerb | null {
+  if (plans.has('program')) return 'program';
+  return plans.has('program-any-session') ? 'program-any-session' : null;
+}
+
 /** The plan for a console's decision; InvalidArgs when the request does not offer that scope. */
 export function planFor(plans: Map<ScopeVerb, ScopePlan>, verb: DecisionVerb, tier: Tier): ScopePlan {
-  const want: ScopeVerb = verb === 'remember' ? 'program' : (verb as ScopeVerb);
+  const want: ScopeVerb = verb === 'remember' ? rememberVerb(plans) ?? 'program' : (verb as ScopeVerb);
   const plan = plans.get(want);
   if (plan) return plan;
   if (tier === 'high') throw new SdError('InvalidArgs', 'This request touches a high-tier item or key: it can only be approved once or denied.');

@@ -103,7 +103,7 @@ describe('a connection opened by one process and used by another', () => {
     // An honest caller (this node process) is given a remembered read of the same item.
     const honest = desktop.call({ member: 'GetSecrets', signature: 'asa{sv}', body: [[itemId], {}] });
     const honestPending = await h.console.waitForPending((r) => r.requester.process?.pid === process.pid);
-    expect(honestPending.rememberScope?.description).toBe(`any process of uid ${process.getuid!()} that presents itself as ${process.execPath} may read 'GitHub token' for 10 minutes`);
+    expect(honestPending.rememberScope?.description).toMatch(new RegExp(`^any process of uid ${process.getuid!()} that presents itself as ${process.execPath} running the script \\S+ \\(as its command line reports\\) with contents sha256 [0-9a-f]{16}( in session \\d+|, in any session,) may read 'GitHub token' for 10 minutes$`));
     await h.console.decide(honestPending.id, 'remember');
     await honest;
 
@@ -114,7 +114,7 @@ describe('a connection opened by one process and used by another', () => {
     expect(q.changes).toEqual([]);
     expect(screen(pending)).toContain(`the process that opened the connection (pid ${forged.openerPid}) now runs /usr/bin/git`);
     // What "a" would cover is said in the words that are true of it.
-    expect(pending.rememberScope?.description).toBe(`any process of uid ${process.getuid!()} that presents itself as /usr/bin/git may read 'GitHub token' for 10 minutes`);
+    expect(pending.rememberScope?.description).toMatch(new RegExp(`^any process of uid ${process.getuid!()} that presents itself as /usr/bin/git( in session \\d+|, in any session,) may read 'GitHub token' for 10 minutes$`));
     await h.console.decide(pending.id, 'deny');
     expect((await forged.result).error?.name).toBe(`${ERR}Denied`);
     for (const grant of await h.console.listRemembered()) await h.console.revoke(grant.id);

@@ -32,12 +32,12 @@ describe('decision keys', () => {
   });
 
   it('a remembers for exactly the minutes the screen showed', () => {
-    expect(press(arrived(secretRequest()), ['a'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'program', minutes: 10 }]);
+    expect(press(arrived(secretRequest()), ['a'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'remember', minutes: 10 }]);
   });
 
   it('a digit picks the program scope for 1 m / 10 m / 1 h / 8 h, capitals pick the other offered scopes', () => {
-    expect(press(arrived(secretRequest()), ['3'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'program', minutes: 60 }]);
-    expect(press(arrived(secretRequest()), ['4'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'program', minutes: 480 }]);
+    expect(press(arrived(secretRequest()), ['3'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'remember', minutes: 60 }]);
+    expect(press(arrived(secretRequest()), ['4'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'remember', minutes: 480 }]);
     expect(press(arrived(secretRequest()), ['S'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'session', minutes: 0 }]);
     expect(press(arrived(secretRequest()), ['N'], NOW + GUARD).actions).toEqual([{ type: 'decide', id: 'r1', verb: 'deny-always', minutes: 0 }]);
     // A scope the daemon did not offer (always, for a normal-tier item) decides nothing and says what is offered.
