@@ -172,6 +172,26 @@ describe('git signing through sd-gpg', () => {
     for (const grant of await harness.console.listRemembered()) await harness.console.revoke(grant.id);
   });
 
+  it('rebase_exec_amend_signing_twenty_commits_asks_once_for_the_session', async () => {
+    for (let i = 1; i <= 20; i++) repo.git(['commit', '-q', '--allow-empty', '-m', `step ${i}`]);
+    const since = Date.now();
+    // detached: git leads a session of its own (setsid), as a terminal's shell would.
+    const running = repo.start(['-c', 'sequence.editor=true', 'rebase', '-q', '-i', '--exec', 'git commit -q --amend --allow-empty --no-edit -S', 'HEAD~20'], { detached: true });
+    const { result } = await withDecision(harness, running, 'sign', async (req) => {
+      const session = req.scopes?.find((o) => o.verb === 'session');
+      expect(session?.line).toMatch(/^any process of uid \d+ in session \d+ \(led by pid \d+, git\), until that session ends, may sign commits whose committer is "Ada Tester <ada@example.org>", .* for at most 8 hours$/);
+      await harness.console.decide(req.id, 'session');
+    });
+    // rebase prints "Executing: …" for each step; nothing else.
+    expect(result.stderr.replace(/\r?\x1b\[K|Executing: [^\n]*\n?/g, '').trim()).toBe('');
+    expect(result.code).toBe(0);
+    const rows = (await harness.console.history(1000)).filter((r) => r.kind === 'sign' && r.createdAt >= since);
+    expect(rows.filter((r) => r.outcome === 'approved')).toHaveLength(1);
+    expect(rows.filter((r) => r.outcome === 'remembered' && /\(session\)/.test(r.scope ?? ''))).toHaveLength(19);
+    for (let i = 0; i < 20; i++) expect((await repo.start(['verify-commit', `HEAD~${i}`]).done).code).toBe(0);
+    for (const grant of await harness.console.listRemembered()) await harness.console.revoke(grant.id);
+  });
+
   it('a_commit_grant_never_signs_a_tag_another_committer_or_another_repository', async () => {
     const { result } = await withDecision(harness, repo.start(['commit', '-S', '-q', '--allow-empty', '-m', 'remembered commit']), 'sign', (req) => harness.console.decide(req.id, 'remember'));
     expect(result.code).toBe(0);
