@@ -110,6 +110,18 @@ export function describeForConsole(requester: RequesterInfo): void {
 }
 
 /**
+ * The systemd unit of the process that opened the connection, read now (an admin rule may need it
+ * before the console's details are); null when unknown or when that PID is another process now.
+ */
+export function systemdUnitOf(requester: RequesterInfo): string | null {
+  const proc = requester.process;
+  if (!proc) return null;
+  const unit = readSystemdUnit(proc.pid);
+  // Read after the cgroup: a PID reused in between is caught here.
+  return readStartTime(proc.pid) === proc.startTime ? unit : null;
+}
+
+/**
  * The read at decision time: null while the process that opened the connection is still the one
  * the human was shown (same start time, same executable), else why not; a change is also added
  * to `requester.changes`. A request whose opener was not readable has nothing to re-check.

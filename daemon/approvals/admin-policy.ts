@@ -1,0 +1,135 @@
+// Root's rules from policy.d (core/admin-rules.ts) applied to one request, before the remembered
+// lookup and before anyone is asked. Every rule restricts, so they combine simply: any deny
+// refuses, any requireReason without a reason refuses, any neverRemember takes the remember
+// scope away. Matched only on what the daemon verified itself (the UID's process as /proc shows it,
+// the request's own targets and tier), never on what the requester claims: a claim is the
+// requester's to choose, so a rule keyed on it would be the requester's to dodge.
+import type { LoadedAdminRule } from '../../core/admin-rules.js';
+import type { ErrorCode } from '../../core/errors.js';
+import type { RequesterInfo, RequestKind } from '../../core/wire.js';
+import type { ApprovalInput } from '../services.js';
+
+export interface AdminVerdict {
+  /** Refuse at once: the caller's error and the audit row's detail. */
+  refuse?: { code: ErrorCode; detail: string; audit: string };
+  /** Ask every time: the request is treated as one that cannot be remembered. */
+  neverRemember?: boolean;
+}
+
+export interface AdminPolicyOptions {
+  /**
+   * The systemd unit of the requester's process. The gate asks before the console's details are
+   * read, so this reads /proc/PID/cgroup itself; null when unknown.
+   */
+  unitOf(requester: RequesterInfo): string | null;
+}
+
+type Test = (input: ApprovalInput, facts: Facts) => boolean;
+
+/** Facts read at most once per request, and only when a rule needs them. */
+class Facts {
+  private unit: string | null | undefined;
+  constructor(private readonly requester: RequesterInfo, private readonly opts: AdminPolicyOptions) {}
+  get systemdUnit(): string | null {
+    if (this.unit === undefined) this.unit = this.requester.systemdUnit ?? this.opts.unitOf(this.requester);
+    return this.unit;
+  }
+}
+
+interface Compiled { rule: LoadedAdminRule; tests: Test[] }
+
+const NOTHING: AdminVerdict = Object.freeze({});
+
+/** `*` stands for any run of characters; everything else is itself. */
+export function globToRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.split('*').map((part) => part.replace(/[\\^$.|?+()[\]{}]/g, '\\$&')).join('.*')}$`, 's');
+}
+
+const list = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
+
+function anyGlob(globs: string[]): (value: string | null | undefined) => boolean {
+  const res = globs.map(globToRegExp);
+  return (value) => typeof value === 'string' && res.some((re) => re.test(value));
+}
+
+function compile(rule: LoadedAdminRule): Compiled {
+  const m = rule.match;
+  const tests: Test[] = [];
+  const tiers = list(m.tier);
+  if (tiers) tests.push((input) => tiers.includes(input.tier ?? 'normal'));
+  const units = list(m.unit);
+  if (units) {
+    const unit = anyGlob(units);
+    tests.push((_, facts) => unit(facts.systemdUnit));
+  }
+  const exes = list(m.exe);
+  if (exes) {
+    const exe = anyGlob(exes);
+    tests.push((input) => exe(input.requester.process?.exe));
+  }
+  const keys = list(m.keyFingerprint);
+  if (keys) {
+    // A long key ID is the fingerprint's last 16 hex digits.
+    const matches = (fp: string | null | undefined) => typeof fp === 'string' && keys.some((k) => fp.toUpperCase().endsWith(k));
+    tests.push((input) => matches(input.sign?.key?.fingerprint) || matches(input.key?.fingerprint));
+  }
+  const labels = list(m.itemLabel);
+  const attrs = m.attributes ? Object.entries(m.attributes).map(([name, g]) => [name, globToRegExp(g)] as const) : null;
+  if (labels || attrs) {
+    const label = labels ? anyGlob(labels) : () => true;
+    // One item must match the label and every attribute: a rule names one kind of item.
+    tests.push((input) => (input.items ?? []).some((item) => label(item.label)
+      && (attrs ?? []).every(([name, re]) => Object.hasOwn(item.attributes, name) && re.test(item.attributes[name]!))));
+  }
+  return { rule, tests };
+}
+
+const reasonGiven = (input: ApprovalInput) => typeof input.reason === 'string' && input.reason.trim() !== '';
+
+function naming(rule: LoadedAdminRule): string {
+  return `admin rule "${rule.id}" in ${rule.file}`;
+}
+
+export class AdminPolicy {
+  /** By kind, so a request is tested only against the rules that can apply to it. */
+  private readonly byKind = new Map<RequestKind, Compiled[]>();
+  readonly size: number;
+
+  constructor(rules: readonly LoadedAdminRule[], private readonly opts: AdminPolicyOptions) {
+    this.size = rules.length;
+    const kinds: RequestKind[] = ['secret', 'write', 'delete', 'sign', 'key', 'export', 'import'];
+    for (const rule of rules) {
+      const compiled = compile(rule);
+      for (const kind of list(rule.match.kind) ?? kinds) {
+        let bucket = this.byKind.get(kind);
+        if (!bucket) this.byKind.set(kind, (bucket = []));
+        bucket.push(compiled);
+      }
+    }
+  }
+
+  /** What root's rules say about this request; the first deny (in file and rule order) wins. */
+  judge(input: ApprovalInput): AdminVerdict {
+    const rules = this.byKind.get(input.kind);
+    if (!rules) return NOTHING;
+    const facts = new Facts(input.requester, this.opts);
+    let needsReason: LoadedAdminRule | null = null;
+    let neverRemember = false;
+    for (const { rule, tests } of rules) {
+      if (!tests.every((t) => t(input, facts))) continue;
+      if (rule.effect === 'deny') {
+        return { refuse: { code: 'DeniedByRule', detail: withNote(`Refused by ${naming(rule)}.`, rule), audit: `DeniedByRule: ${naming(rule)}`.slice(0, 512) } };
+      }
+      if (rule.effect === 'requireReason') needsReason ??= rule;
+      else neverRemember = true;
+    }
+    if (needsReason && !reasonGiven(input)) {
+      return { refuse: { code: 'ReasonRequired', detail: withNote(`${naming(needsReason)} requires one for this request.`, needsReason), audit: `ReasonRequired: ${naming(needsReason)}`.slice(0, 512) } };
+    }
+    return neverRemember ? { neverRemember } : NOTHING;
+  }
+}
+
+function withNote(text: string, rule: LoadedAdminRule): string {
+  return rule.note ? `${text} ${rule.note}` : text;
+}
