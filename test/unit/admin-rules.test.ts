@@ -1,9 +1,10 @@
 // Root's admin rules (policy.d): what a bad file says, which files are trusted at all, what the
 // rules match (verified facts only) and what the gate does with a verdict.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadAdminRules, parseAdminRules, parseAdminRulesText, type AdminRule, type LoadedAdminRule } from '../../core/admin-rules.js';
 import { SdError } from '../../core/errors.js';
@@ -101,6 +102,12 @@ describe('a policy file that is wrong says file, key and value', () => {
     expect(msg).toContain('\\u001b');
     const long = configError(() => parseAdminRules({ rules: [{ id: 'x', effect: 'deny', match: { unit: 'x'.repeat(10_000) } }] }, src));
     expect(long.length).toBeLessThan(400);
+  });
+
+  it('the README\'s example file is valid', () => {
+    const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'README.md'), 'utf8');
+    const example = readme.slice(readme.indexOf('## Admin rules')).match(/```json\n([\s\S]*?)```/)![1]!;
+    expect(parseAdminRulesText(example, 'README.md').map((r) => r.effect)).toEqual(['deny', 'neverRemember', 'requireReason']);
   });
 
   it('a fingerprint may be written with spaces or as a long key ID; values may be one or a list', () => {
