@@ -40,16 +40,36 @@ interface Compiled { rule: LoadedAdminRule; tests: Test[] }
 
 const NOTHING: AdminVerdict = Object.freeze({});
 
-/** `*` stands for any run of characters; everything else is itself. */
-export function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.split('*').map((part) => part.replace(/[\\^$.|?+()[\]{}]/g, '\\$&')).join('.*')}$`, 's');
+/**
+ * `*` stands for any run of characters; everything else is itself. Matched by finding the pieces
+ * between the stars in order (leftmost first is enough with no other wildcard), not by a regular
+ * expression: the desktop user chooses the labels, and `*a*a*a*b` on a long label of a's would
+ * make a backtracking match take time to the power of the stars.
+ */
+export function globMatcher(glob: string): (value: string) => boolean {
+  const parts = glob.split('*');
+  if (parts.length === 1) return (value) => value === glob;
+  const first = parts[0]!;
+  const last = parts[parts.length - 1]!;
+  const middle = parts.slice(1, -1).filter((p) => p !== '');
+  return (value) => {
+    if (value.length < first.length + last.length || !value.startsWith(first) || !value.endsWith(last)) return false;
+    const end = value.length - last.length;
+    let at = first.length;
+    for (const part of middle) {
+      const found = value.indexOf(part, at);
+      if (found < 0 || found + part.length > end) return false;
+      at = found + part.length;
+    }
+    return true;
+  };
 }
 
 const list = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
 
 function anyGlob(globs: string[]): (value: string | null | undefined) => boolean {
-  const res = globs.map(globToRegExp);
-  return (value) => typeof value === 'string' && res.some((re) => re.test(value));
+  const matchers = globs.map(globMatcher);
+  return (value) => typeof value === 'string' && matchers.some((m) => m(value));
 }
 
 function compile(rule: LoadedAdminRule): Compiled {
@@ -74,12 +94,12 @@ function compile(rule: LoadedAdminRule): Compiled {
     tests.push((input) => matches(input.sign?.key?.fingerprint) || matches(input.key?.fingerprint));
   }
   const labels = list(m.itemLabel);
-  const attrs = m.attributes ? Object.entries(m.attributes).map(([name, g]) => [name, globToRegExp(g)] as const) : null;
+  const attrs = m.attributes ? Object.entries(m.attributes).map(([name, g]) => [name, globMatcher(g)] as const) : null;
   if (labels || attrs) {
     const label = labels ? anyGlob(labels) : () => true;
     // One item must match the label and every attribute: a rule names one kind of item.
     tests.push((input) => (input.items ?? []).some((item) => label(item.label)
-      && (attrs ?? []).every(([name, re]) => Object.hasOwn(item.attributes, name) && re.test(item.attributes[name]!))));
+      && (attrs ?? []).every(([name, matches]) => Object.hasOwn(item.attributes, name) && matches(item.attributes[name]!))));
   }
   return { rule, tests };
 }

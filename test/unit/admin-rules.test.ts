@@ -10,7 +10,7 @@ import { loadAdminRules, parseAdminRules, parseAdminRulesText, type AdminRule, t
 import { SdError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import type { RequesterInfo } from '../../core/wire.js';
-import { AdminPolicy, globToRegExp } from '../../daemon/approvals/admin-policy.js';
+import { AdminPolicy, globMatcher } from '../../daemon/approvals/admin-policy.js';
 import { ConsoleRegistry } from '../../daemon/approvals/consoles.js';
 import { ApprovalQueue } from '../../daemon/approvals/gate.js';
 import type { ApprovalInput, AuditSink } from '../../daemon/services.js';
@@ -274,9 +274,21 @@ describe('matching', () => {
   });
 
   it('a glob is * and literal characters only: regex syntax in a label is not special', () => {
-    expect(globToRegExp('a.b').test('axb')).toBe(false);
-    expect(globToRegExp('(x|y)*').test('(x|y) and more')).toBe(true);
-    expect(globToRegExp('/usr/*').test('/usr/lib/x\nmore')).toBe(true);
+    const cases: Array<[string, string, boolean]> = [
+      ['a.b', 'axb', false], ['a.b', 'a.b', true], ['(x|y)*', '(x|y) and more', true], ['/usr/*', '/usr/lib/x\nmore', true],
+      ['*', '', true], ['a*', 'a', true], ['*a', 'ba', true], ['a*a', 'a', false], ['a*b*c', 'abc', true], ['a*b*c', 'acb', false],
+      ['ci-*.service', 'ci-runner@3.service', true], ['ci-*.service', 'ci-.servic', false], ['*x*x*', 'xx', true], ['*x*x*', 'x', false],
+      ['**', 'anything', true], ['a*bc*bc', 'abcbc', true], ['a*bc*bc', 'abc', false],
+    ];
+    for (const [glob, value, expected] of cases) expect(globMatcher(glob)(value), `${glob} ~ ${JSON.stringify(value)}`).toBe(expected);
+  });
+
+  it('a label the desktop user chose cannot make a many-star glob slow (no backtracking)', () => {
+    const p = policy([rule({ effect: 'deny', match: { itemLabel: `${'*a'.repeat(20)}*b` } })]);
+    const label = 'a'.repeat(100_000);
+    const hostile = read({ items: [{ itemId: 'i1', collectionId: 'login', collectionLabel: 'Login', label, attributes: {} }] });
+    expect(p.judge(hostile)).toEqual({});
+    expect(p.judge({ ...hostile, items: [{ ...hostile.items![0]!, label: `${label}b` }] }).refuse).toBeDefined();
   });
 
   it('requireReason refuses a request without one (or only blanks) and lets one with a reason through', () => {
