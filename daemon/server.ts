@@ -22,7 +22,7 @@ import { systemClock, type Clock } from './clock.js';
 import { buildConsoleInterface } from './console/interface.js';
 import { ConnectionOpeners } from './identity/connections.js';
 import { readStartTime } from './identity/proc.js';
-import { describeForConsole, ProcRequesterResolver, requesterChange, systemdUnitOf } from './identity/requesters.js';
+import { describeForConsole, ProcRequesterResolver, requesterChange, systemdUnitsOf } from './identity/requesters.js';
 import { buildRequestInterface, type RequestHooks } from './request/interface.js';
 import type { DaemonServices } from './services.js';
 import { loadInterfaceSpec } from './spec.js';
@@ -131,7 +131,7 @@ async function startHolding(opts: DaemonOptions, stateLock: StateLock): Promise<
     requesterChange,
     openerAlive: (pid, startTime) => readStartTime(pid) === startTime,
     describeRequester: describeForConsole,
-    adminPolicy: opts.adminRules?.length ? new AdminPolicy(opts.adminRules, { unitOf: systemdUnitOf }) : undefined,
+    adminPolicy: opts.adminRules?.length ? new AdminPolicy(opts.adminRules, { unitsOf: systemdUnitsOf }) : undefined,
   });
   const services: DaemonServices = {
     config, logger, store, approvals: queue, audit, now, clock,

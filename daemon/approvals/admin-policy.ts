@@ -18,21 +18,22 @@ export interface AdminVerdict {
 
 export interface AdminPolicyOptions {
   /**
-   * The systemd unit of the requester's process. The gate asks before the console's details are
-   * read, so this reads /proc/PID/cgroup itself; null when unknown.
+   * The systemd units the requester's process runs under, innermost first (its own and those
+   * above it in its cgroup). The gate asks before the console's details are read, so this reads
+   * /proc/PID/cgroup itself; empty when unknown.
    */
-  unitOf(requester: RequesterInfo): string | null;
+  unitsOf(requester: RequesterInfo): string[];
 }
 
 type Test = (input: ApprovalInput, facts: Facts) => boolean;
 
 /** Facts read at most once per request, and only when a rule needs them. */
 class Facts {
-  private unit: string | null | undefined;
+  private units: string[] | undefined;
   constructor(private readonly requester: RequesterInfo, private readonly opts: AdminPolicyOptions) {}
-  get systemdUnit(): string | null {
-    if (this.unit === undefined) this.unit = this.requester.systemdUnit ?? this.opts.unitOf(this.requester);
-    return this.unit;
+  get systemdUnits(): string[] {
+    this.units ??= this.opts.unitsOf(this.requester);
+    return this.units;
   }
 }
 
@@ -79,8 +80,11 @@ function compile(rule: LoadedAdminRule): Compiled {
   if (tiers) tests.push((input) => tiers.includes(input.tier ?? 'normal'));
   const units = list(m.unit);
   if (units) {
+    // Any unit the process runs under: "under ci-runner.service" includes what that service
+    // started in a sub-cgroup, and the desktop user cannot move a process out of a unit above
+    // their own delegated subtree.
     const unit = anyGlob(units);
-    tests.push((_, facts) => unit(facts.systemdUnit));
+    tests.push((_, facts) => facts.systemdUnits.some((u) => unit(u)));
   }
   const exes = list(m.exe);
   if (exes) {

@@ -13,6 +13,7 @@ import type { RequesterInfo } from '../../core/wire.js';
 import { AdminPolicy, globMatcher } from '../../daemon/approvals/admin-policy.js';
 import { ConsoleRegistry } from '../../daemon/approvals/consoles.js';
 import { ApprovalQueue } from '../../daemon/approvals/gate.js';
+import { unitsInCgroup } from '../../daemon/identity/proc.js';
 import type { ApprovalInput, AuditSink } from '../../daemon/services.js';
 
 const me = process.getuid!();
@@ -56,7 +57,7 @@ function sign(fingerprint: string): ApprovalInput {
   };
 }
 
-const policy = (rules: LoadedAdminRule[], unit: string | null = null) => new AdminPolicy(rules, { unitOf: () => unit });
+const policy = (rules: LoadedAdminRule[], units: string[] = []) => new AdminPolicy(rules, { unitsOf: () => units });
 
 describe('a policy file that is wrong says file, key and value', () => {
   const src = '/etc/secrets-dispatcher/policy.d/10-ci.json';
@@ -232,19 +233,29 @@ describe('matching', () => {
     });
   });
 
-  it('unit: a glob on the unit the daemon read, read only when a rule needs it, never the claimed one', () => {
+  it('unit: a glob on any unit the daemon read the process to run under, read only when a rule needs it, never the claimed one', () => {
     let reads = 0;
     const rules = [rule({ effect: 'deny', match: { unit: 'ci-*.service' } })];
-    const p = new AdminPolicy(rules, { unitOf: () => { reads++; return 'ci-runner@3.service'; } });
+    const p = new AdminPolicy(rules, { unitsOf: () => { reads++; return ['ci-runner@3.service', 'system.slice']; } });
     expect(p.judge(read()).refuse).toBeDefined();
     expect(reads).toBe(1);
-    const elsewhere = new AdminPolicy(rules, { unitOf: () => 'gnome-terminal-server.service' });
-    expect(elsewhere.judge(read({ requester: requester({ claimed: { 'requester.unit': 'ci-runner.service', systemdUnit: 'ci-x.service' } }) }))).toEqual({});
-    const unknown = new AdminPolicy(rules, { unitOf: () => null });
-    expect(unknown.judge(read())).toEqual({});
-    const tierOnly = new AdminPolicy([rule({ effect: 'deny', match: { tier: 'high' } })], { unitOf: () => { reads++; return null; } });
+    // "Under" the unit: a job the runner put in a scope of its own still counts.
+    expect(policy(rules, ['job-17.scope', 'ci-runner.service', 'system.slice']).judge(read()).refuse).toBeDefined();
+    expect(policy([rule({ effect: 'deny', match: { unit: 'user@1000.service' } })], ['vte-spawn-1.scope', 'app.slice', 'user@1000.service', 'user-1000.slice', 'user.slice']).judge(read()).refuse).toBeDefined();
+    const elsewhere = policy(rules, ['gnome-terminal-server.service', 'app.slice']);
+    expect(elsewhere.judge(read({ requester: requester({ systemdUnit: 'ci-x.service', claimed: { 'requester.unit': 'ci-runner.service' } }) }))).toEqual({});
+    expect(policy(rules, []).judge(read())).toEqual({});
+    const tierOnly = new AdminPolicy([rule({ effect: 'deny', match: { tier: 'high' } })], { unitsOf: () => { reads++; return []; } });
     tierOnly.judge(read());
     expect(reads).toBe(1);
+  });
+
+  it('the units a process runs under, from its cgroup, innermost first', () => {
+    expect(unitsInCgroup('0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal.slice/vte-spawn-9.scope\n'))
+      .toEqual(['vte-spawn-9.scope', 'app-org.gnome.Terminal.slice', 'app.slice', 'user@1000.service', 'user-1000.slice', 'user.slice']);
+    expect(unitsInCgroup('12:cpu:/\n1:name=systemd:/system.slice/ci-runner.service\n')).toEqual(['ci-runner.service', 'system.slice']);
+    expect(unitsInCgroup('0::/\n')).toEqual([]);
+    expect(unitsInCgroup('')).toEqual([]);
   });
 
   it('exe: the verified executable; a claimed exe does not count, an unreadable one matches nothing', () => {
