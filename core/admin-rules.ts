@@ -137,6 +137,11 @@ export interface LoadOptions {
 }
 
 const octal = (m: number) => (m & 0o7777).toString(8).padStart(4, '0');
+/** The daemon runs as the companion user, so root's files must be readable by others. */
+const because = (err: unknown) => {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EACCES' ? 'EACCES: the daemon runs as the companion user; make it readable: chmod 0755 for the directory, 0644 for files' : code ?? (err as Error).message;
+};
 
 /** Throws unless `st` is owned by the trusted UID and nobody else may write it (a sticky parent may be shared). */
 function judge(path: string, st: Stats, trustedUid: number, sharedOk: boolean): void {
@@ -166,7 +171,7 @@ function readPolicyFile(path: string, trustedUid: number): string {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new SdError('Config', code === 'ELOOP' ? `${path}: is a symbolic link; put the file itself in the directory.` : `${path}: cannot read (${code ?? (err as Error).message}).`);
+    throw new SdError('Config', code === 'ELOOP' ? `${path}: is a symbolic link; put the file itself in the directory.` : `${path}: cannot read (${because(err)}).`);
   }
   try {
     const st = fstatSync(fd);
@@ -191,7 +196,7 @@ export function loadAdminRules(dir: string, options: LoadOptions = {}): LoadedAd
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && options.mayBeAbsent) return [];
-    throw new SdError('Config', `${dir}: cannot read the admin rules directory (${code ?? (err as Error).message}).`);
+    throw new SdError('Config', `${dir}: cannot read the admin rules directory (${because(err)}).`);
   }
   if (st.isSymbolicLink()) throw new SdError('Config', `${dir}: is a symbolic link; admin rules are read from the directory itself.`);
   if (!st.isDirectory()) throw new SdError('Config', `${dir}: not a directory.`);
@@ -201,7 +206,7 @@ export function loadAdminRules(dir: string, options: LoadOptions = {}): LoadedAd
   try {
     names = readdirSync(dir);
   } catch (err) {
-    throw new SdError('Config', `${dir}: cannot list (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`);
+    throw new SdError('Config', `${dir}: cannot list (${because(err)}).`);
   }
   const rules: LoadedAdminRule[] = [];
   const seen = new Map<string, string>();

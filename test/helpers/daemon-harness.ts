@@ -37,8 +37,9 @@ export interface DaemonHarnessOptions {
   /** Create and unlock the store through the console with TEST_PASSPHRASE (default true). */
   createStore?: boolean;
   /**
-   * Root's admin rules directory (--policy-dir), read at each start; default an empty one, so the
-   * host's /etc/secrets-dispatcher/policy.d never reaches a test.
+   * Root's admin rules directory (--policy-dir), read at each start. Default, when the tests run
+   * as root: an empty one, so the host's /etc/secrets-dispatcher/policy.d never reaches a test
+   * (the daemon trusts only root's directories, so a non-root run keeps the default path).
    */
   policyDir?: string;
 }
@@ -126,8 +127,8 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   chmodSync(configPath, 0o644);
-  const policyDir = opts.policyDir ?? join(bus.dir, 'policy.d');
-  if (!opts.policyDir) mkdirSync(policyDir, { mode: 0o755 });
+  const policyDir = opts.policyDir ?? (process.getuid?.() === 0 ? join(bus.dir, 'policy.d') : null);
+  if (policyDir && !opts.policyDir) mkdirSync(policyDir, { mode: 0o755 });
   const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address };
   delete env.NOTIFY_SOCKET;
 
@@ -146,7 +147,7 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
   let log = '';
   const startDaemonProcess = async () => {
     log = '';
-    const child = spawn(process.execPath, [CLI, 'daemon', '--config', configPath, '--policy-dir', policyDir], {
+    const child = spawn(process.execPath, [CLI, 'daemon', '--config', configPath, ...(policyDir ? ['--policy-dir', policyDir] : [])], {
       env, stdio: ['ignore', 'ignore', 'pipe'], cwd: '/',
       ...(opts.companion ? { uid: opts.companion.uid, gid: opts.companion.gid } : {}),
     });

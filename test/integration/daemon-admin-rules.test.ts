@@ -2,7 +2,8 @@
 // and value (exit 78, so systemd does not restart it in a loop); a valid file is applied: a denied
 // kind is refused at once without a prompt and says why, in the error and in history; a
 // neverRemember rule offers no remember scope; a rule that needs a reason refuses a request
-// without one; an edited file takes effect at the next start.
+// without one; an edited file takes effect at the next start. The daemon trusts only root's files,
+// so this needs root (as CI runs it).
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,17 +13,19 @@ import { Variant } from '../../core/dbus/bus.js';
 import { currentUserName } from '../helpers/private-bus.js';
 import { connectAsUser, type BusClient } from '../helpers/bus-client.js';
 import { CLI, ensureBuilt, startDaemonHarness, type DaemonHarness } from '../helpers/daemon-harness.js';
+import { createThrowawayUser, isRoot, type ThrowawayUser } from '../helpers/root.js';
 
 const ERR = 'net.mowaka.SecretsDispatcher1.Error.';
 
 let root: string;
 beforeAll(() => {
+  if (!isRoot) return;
   ensureBuilt();
   // Root's own directory, as /etc/secrets-dispatcher is (the daemon refuses anything else).
   root = mkdtempSync(join(tmpdir(), 'sd-admin-it-'));
   chmodSync(root, 0o755);
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => { if (root) rmSync(root, { recursive: true, force: true }); });
 
 function policyDir(name: string, files: Record<string, unknown>): string {
   const dir = join(root, name);
@@ -39,20 +42,20 @@ function writePolicy(dir: string, file: string, body: unknown): string {
 }
 
 /** Run the daemon to its exit; the bus address leads nowhere, so only a start-up error can end it early. */
-function runDaemon(dir: string): Promise<{ code: number | null; stderr: string }> {
+function runDaemon(dir: string, as?: { uid: number; gid: number }): Promise<{ code: number | null; stderr: string }> {
   const me = currentUserName();
   const config = join(root, `config-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(config, JSON.stringify({ desktopUser: me, companionUser: me, stateDir: join(root, 'state') }));
   const child = spawn(process.execPath, [CLI, 'daemon', '--config', config, '--policy-dir', dir], {
     env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(root, 'no-bus.sock')}`, NOTIFY_SOCKET: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', 'pipe'], cwd: '/', ...(as ? { uid: as.uid, gid: as.gid } : {}),
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
 }
 
-describe('a bad admin rule file stops the daemon (exit 78) and says file, key and value', () => {
+describe.skipIf(!isRoot)('a bad admin rule file stops the daemon (exit 78) and says file, key and value', () => {
   it('a typo in a matcher name', async () => {
     const dir = policyDir('typo.d', {
       '10-ok.json': { rules: [{ id: 'fine', effect: 'deny', match: { kind: 'export' } }] },
@@ -94,7 +97,7 @@ describe('a bad admin rule file stops the daemon (exit 78) and says file, key an
   });
 });
 
-describe('a valid admin rule file is applied', () => {
+describe.skipIf(!isRoot)('a valid admin rule file is applied', () => {
   let h: DaemonHarness;
   let dir: string;
   let desktop: BusClient;
@@ -210,5 +213,35 @@ describe('a valid admin rule file is applied', () => {
     const pending = await h.console.waitForPending((r) => r.kind === 'delete');
     await h.console.decide(pending.id, 'once');
     await deleting;
+  });
+});
+
+describe.skipIf(!isRoot)('as deployed: the daemon runs as the companion user and reads root\'s rules', () => {
+  let companion: ThrowawayUser;
+  let h: DaemonHarness | undefined;
+  beforeAll(() => {
+    companion = createThrowawayUser('sdc');
+  });
+  afterAll(async () => {
+    await h?.stop();
+    companion?.remove();
+  });
+
+  it('root\'s files, readable by all and writable by root alone, are applied', async () => {
+    const dir = policyDir('companion.d', { '10-exports.json': { rules: [{ id: 'no-exports', effect: 'deny', match: { kind: 'export' } }] } });
+    h = await startDaemonHarness({ companion, policyDir: dir });
+    const desktop = await h.client();
+    const err = await desktop.call({ member: 'ExportStore', signature: 'aya{sv}', body: [Buffer.from('bundle passphrase 123'), {}], timeoutMs: 20_000 }).catch((e) => e);
+    expect(err).toMatchObject({ dbusName: `${ERR}DeniedByRule` });
+    expect(err.message).toContain('"no-exports"');
+    expect(await h.console.listPending()).toEqual([]);
+  });
+
+  it('a directory the companion cannot read stops it with a hint, not with "no rules"', async () => {
+    const dir = policyDir('private.d', { 'x.json': { rules: [] } });
+    chmodSync(dir, 0o700);
+    const { code, stderr } = await runDaemon(dir, companion);
+    expect(code, stderr).toBe(78);
+    expect(stderr).toMatch(/private\.d: cannot list \(EACCES: the daemon runs as the companion user; make it readable/);
   });
 });
