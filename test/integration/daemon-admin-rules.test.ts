@@ -13,6 +13,8 @@ import { Variant } from '../../core/dbus/bus.js';
 import { currentUserName } from '../helpers/private-bus.js';
 import { connectAsUser, type BusClient } from '../helpers/bus-client.js';
 import { CLI, ensureBuilt, startDaemonHarness, type DaemonHarness } from '../helpers/daemon-harness.js';
+import { createRepo, importKey, withDecision, type TestRepo } from '../helpers/gpg-flow.js';
+import { createGpgHome, type GpgHome } from '../helpers/gpg-home.js';
 import { createThrowawayUser, isRoot, type ThrowawayUser } from '../helpers/root.js';
 
 const ERR = 'net.mowaka.SecretsDispatcher1.Error.';
@@ -243,5 +245,47 @@ describe.skipIf(!isRoot)('as deployed: the daemon runs as the companion user and
     const { code, stderr } = await runDaemon(dir, companion);
     expect(code, stderr).toBe(78);
     expect(stderr).toMatch(/private\.d: cannot list \(EACCES: the daemon runs as the companion user; make it readable/);
+  });
+});
+
+describe.skipIf(!isRoot)('"never remember signing with key X", with real git and sd-gpg', () => {
+  let h: DaemonHarness | undefined;
+  let signer: GpgHome;
+  let repo: TestRepo;
+  let guarded: string;
+  let everyday: string;
+
+  beforeAll(async () => {
+    signer = createGpgHome();
+    guarded = signer.generate('Release Key <release@example.org>', 'ed25519');
+    everyday = signer.generate('Ada Tester <ada@example.org>', 'ed25519');
+    // The long key ID, grouped as gpg prints it: the rule is written before the key is imported.
+    const keyId = guarded.slice(-16).replace(/(.{4})(?=.)/g, '$1 ');
+    const dir = policyDir('signing.d', { '10-release.json': { rules: [{ id: 'release-key-every-time', effect: 'neverRemember', match: { kind: 'sign', keyFingerprint: keyId } }] } });
+    h = await startDaemonHarness({ policyDir: dir, config: { requestTimeoutSeconds: 30 } });
+    for (const fpr of [guarded, everyday]) expect(await importKey(h, signer.exportSecret(fpr))).toBe(fpr);
+    repo = createRepo(h, signer.dir, guarded);
+  });
+  afterAll(async () => {
+    repo?.cleanup();
+    signer?.cleanup();
+    await h?.stop();
+  });
+
+  it('a commit signed with that key offers no remember scope; one with another key does', async () => {
+    const commit = (key: string, message: string) => repo.start(['-c', `user.signingkey=${key}`, 'commit', '-S', '-q', '--allow-empty', '-m', message]);
+    const first = await withDecision(h!, commit(guarded, 'release 1'), 'sign', async (req) => {
+      expect(req.sign?.key?.fingerprint).toBe(guarded);
+      expect(req.rememberScope).toBeNull();
+      await expect(h!.console.decide(req.id, 'remember', 60)).rejects.toMatchObject({ dbusName: `${ERR}InvalidArgs` });
+      await h!.console.decide(req.id, 'once');
+    });
+    expect(first.result.code, first.result.stderr).toBe(0);
+
+    const other = await withDecision(h!, commit(everyday, 'everyday'), 'sign', async (req) => {
+      expect(req.rememberScope).not.toBeNull();
+      await h!.console.decide(req.id, 'once');
+    });
+    expect(other.result.code, other.result.stderr).toBe(0);
   });
 });
