@@ -130,6 +130,7 @@ export async function main(args: string[]): Promise<number> {
     const mib = (n: number) => `${(n / 1048576).toFixed(1)}MiB`;
     logger.notice('memory', { rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) });
   });
+  if (adminRules.length) logger.notice('admin rules', { count: adminRules.length, files: [...new Set(adminRules.map((r) => r.file))].join(' ') });
   logger.notice('ready', { name: 'net.mowaka.SecretsDispatcher1', stateDir: config.stateDir, desktopUser: config.desktopUser, adminRules: adminRules.length });
 
   const busLost = 'bus connection lost';

@@ -147,6 +147,8 @@ describe.skipIf(!isRoot)('a valid admin rule file is applied', () => {
     expect(await h.console.listPending()).toEqual([]);
     const row = (await h.console.history(20)).find((e) => e.kind === 'delete');
     expect(row).toMatchObject({ outcome: 'refused', detail: `DeniedByRule: admin rule "no-deletes" in ${join(dir, '50-site.json')}` });
+    // The journal says at start which rules are in force.
+    expect(h.daemonLog()).toMatch(new RegExp(`admin rules count=3 files=${join(dir, '50-site.json')}`));
     // The item is still there.
     const [items] = await desktop.call({ member: 'GetItems', signature: 'as', body: [[ids.mail]] });
     expect(items).toHaveLength(1);
