@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   Unavailable: 'The companion daemon is not reachable. Is it running? Run `sd-provision --check`.',
   Config: 'The configuration is not valid.',
   Internal: 'Internal error; see the daemon log.',
+  DeniedByRule: 'An administrator\'s rule refuses this request; nobody was asked.',
+  ReasonRequired: 'This request needs a reason (e.g. --reason TEXT); nobody was asked.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,6 +1,7 @@
 // `secrets-dispatcher daemon`: argv → config → bus → daemon → wait for SIGTERM.
 import { existsSync, readFileSync } from 'node:fs';
 import { parseSimpleCommandLine } from '../core/command-line.js';
+import { DEFAULT_POLICY_DIR, loadAdminRules, type LoadedAdminRule } from '../core/admin-rules.js';
 import { DEFAULT_CONFIG_PATH, parseConfig, type Config } from '../core/config.js';
 import { connectBus, disconnectBus } from '../core/dbus/bus.js';
 import { EXIT, isSdError, SdError } from '../core/errors.js';
@@ -12,7 +13,7 @@ import { createSigningMethods } from './signing/methods.js';
 import { AlreadyRunningError, startDaemon } from './server.js';
 import { UserTable } from './users.js';
 
-interface DaemonArgs { config?: string; stateDir?: string; desktopUser?: string; companionUser?: string }
+interface DaemonArgs { config?: string; stateDir?: string; desktopUser?: string; companionUser?: string; policyDir?: string }
 
 const USAGE = `$0 [options]
 
@@ -56,6 +57,7 @@ export async function main(args: string[]): Promise<number> {
       'state-dir': { type: 'string', describe: 'where the store and the audit log live (config key stateDir)' },
       'desktop-user': { type: 'string', describe: 'the desktop user whose requests are served (desktopUser)' },
       'companion-user': { type: 'string', describe: 'the companion user, who may use the console interface (companionUser)' },
+      'policy-dir': { type: 'string', describe: `root's admin rules, *.json, read once at start (default ${DEFAULT_POLICY_DIR}, which may be absent)` },
     },
   });
   if (parsed.kind === 'help') {
@@ -75,8 +77,13 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.failure;
   }
   let config: Config;
+  let adminRules: LoadedAdminRule[];
   try {
     config = loadConfig(parsed.argv);
+    // Read once: a changed file takes effect when the daemon restarts. A bad one stops it here
+    // (exit 78), and the unit's RestartPreventExitStatus=78 keeps systemd from retrying.
+    const policyDir = parsed.argv.policyDir ?? DEFAULT_POLICY_DIR;
+    adminRules = loadAdminRules(policyDir, { mayBeAbsent: parsed.argv.policyDir === undefined });
   } catch (err) {
     process.stderr.write(`secrets-dispatcher daemon: ${(err as Error).message}\n`);
     return EXIT.config;
@@ -100,7 +107,7 @@ export async function main(args: string[]): Promise<number> {
   const idle = new IdleCollector(idleGarbageCollection(logger.child('memory')));
   let daemon;
   try {
-    daemon = await startDaemon({ config, bus, logger, extraMethods: createSigningMethods, onActivity: () => idle.activity() });
+    daemon = await startDaemon({ config, bus, logger, adminRules, extraMethods: createSigningMethods, onActivity: () => idle.activity() });
   } catch (err) {
     disconnectBus(bus);
     if (err instanceof AlreadyRunningError) {
@@ -123,7 +130,8 @@ export async function main(args: string[]): Promise<number> {
     const mib = (n: number) => `${(n / 1048576).toFixed(1)}MiB`;
     logger.notice('memory', { rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) });
   });
-  logger.notice('ready', { name: 'net.mowaka.SecretsDispatcher1', stateDir: config.stateDir, desktopUser: config.desktopUser });
+  if (adminRules.length) logger.notice('admin rules', { count: adminRules.length, files: [...new Set(adminRules.map((r) => r.file))].join(' ') });
+  logger.notice('ready', { name: 'net.mowaka.SecretsDispatcher1', stateDir: config.stateDir, desktopUser: config.desktopUser, adminRules: adminRules.length });
 
   const busLost = 'bus connection lost';
   const reason = await Promise.race([stopRequested, new Promise<string>((resolve) => bus.once('error', () => resolve(busLost)))]);

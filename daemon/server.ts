@@ -12,6 +12,8 @@ import type { Logger } from '../core/logger.js';
 import { acquireStateLock, StateDirInUse, type StateLock } from '../core/state-lock.js';
 import { CONSOLE_INTERFACE, DBUS_INTERFACE, DBUS_NAME, DBUS_PATH, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
 import { VERSION } from '../core/version.js';
+import type { LoadedAdminRule } from '../core/admin-rules.js';
+import { AdminPolicy } from './approvals/admin-policy.js';
 import { ConsoleRegistry } from './approvals/consoles.js';
 import { ApprovalQueue } from './approvals/gate.js';
 import { AuditLog } from './audit/audit-log.js';
@@ -20,7 +22,7 @@ import { systemClock, type Clock } from './clock.js';
 import { buildConsoleInterface } from './console/interface.js';
 import { ConnectionOpeners } from './identity/connections.js';
 import { readStartTime } from './identity/proc.js';
-import { describeForConsole, ProcRequesterResolver, requesterChange } from './identity/requesters.js';
+import { describeForConsole, ProcRequesterResolver, requesterChange, systemdUnitsOf } from './identity/requesters.js';
 import { buildRequestInterface, type RequestHooks } from './request/interface.js';
 import type { DaemonServices } from './services.js';
 import { loadInterfaceSpec } from './spec.js';
@@ -43,6 +45,8 @@ export interface DaemonOptions {
   store?: SecretStoreApi;
   /** Called when a method call starts and when it ends (main.ts collects garbage once calls stop). */
   onActivity?: () => void;
+  /** Root's rules from policy.d, read by main.ts at start (core/admin-rules.ts); default none. */
+  adminRules?: readonly LoadedAdminRule[];
 }
 
 export interface RunningDaemon {
@@ -128,6 +132,7 @@ async function startHolding(opts: DaemonOptions, stateLock: StateLock): Promise<
     openerAlive: (pid, startTime) => readStartTime(pid) === startTime,
     describeRequester: describeForConsole,
     rules: { list: () => store.listRules(), save: (rule) => store.putRule(rule), remove: (id) => store.deleteRule(id) },
+    adminPolicy: opts.adminRules?.length ? new AdminPolicy(opts.adminRules, { unitsOf: systemdUnitsOf }) : undefined,
   });
   store.onLock(() => queue.storeLocked());
   const services: DaemonServices = {

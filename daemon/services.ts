@@ -56,7 +56,8 @@ export interface ApprovalOutcome {
 export interface ApprovalGate {
   /**
    * Resolves when approved. Rejects with SdError Denied, Timeout, Cancelled (the owner's bus name
-   * went away), NoConsole, QueueFull or StoreLocked. Audit rows are written by the gate.
+   * went away), NoConsole, QueueFull or StoreLocked; DeniedByRule or ReasonRequired when a root
+   * rule in policy.d says so (approvals/admin-policy.ts). Audit rows are written by the gate.
    */
   request(input: ApprovalInput, ownerBusName: string): Promise<ApprovalOutcome>;
 }

@@ -2,6 +2,7 @@
 // SKIP with the reason it could not be judged. Files are compared with the same renderings the
 // plan installs; the running parts are asked through LiveProbes.
 import { execFileSync } from 'node:child_process';
+import { DEFAULT_POLICY_DIR, loadAdminRules } from '../core/admin-rules.js';
 import { parseConfigText } from '../core/config.js';
 import { DISPATCHER_BUS_NAME, SECRET_SERVICE_BUS_NAME } from '../core/names.js';
 import { findUntrustedCode, PACKAGE_CODE, type TrustOptions } from './code-trust.js';
@@ -96,6 +97,14 @@ export async function runChecks(ctx: CheckContext): Promise<CheckResult[]> {
     } catch (err) {
       results.push(fail('config', (err as Error).message, fixAll));
     }
+  }
+
+  // Root's admin rules: the daemon refuses to start (exit 78) on the first bad or unsafe file.
+  try {
+    const rules = loadAdminRules(shown(DEFAULT_POLICY_DIR), { mayBeAbsent: true });
+    results.push(pass('admin-rules', rules.length ? `${rules.length} admin rule${rules.length === 1 ? '' : 's'} in ${DEFAULT_POLICY_DIR}` : `no admin rules in ${DEFAULT_POLICY_DIR}`));
+  } catch (err) {
+    results.push(fail('admin-rules', (err as Error).message.replace(/^The configuration is not valid\. /, ''), `correct the file named, then: systemctl restart ${DAEMON_UNIT}`));
   }
 
   const rendered = new Map(renderSystemFiles(inputs, configText).map((f) => [f.path, f]));

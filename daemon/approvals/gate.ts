@@ -16,6 +16,7 @@ import type { Logger } from '../../core/logger.js';
 import type { DecisionVerb, PendingRequest, RememberedDecision, RequesterInfo } from '../../core/wire.js';
 import type { ApprovalGate, ApprovalInput, ApprovalOutcome, AuditSink } from '../services.js';
 import { PendingBudget, pendingBytes, type Admission } from './budget.js';
+import type { AdminPolicy } from './admin-policy.js';
 import type { ConsoleRegistry } from './consoles.js';
 import { subjectsOf, type SessionReader, type Subjects } from './grant-scope.js';
 import { persistedForm, RememberedDecisions, type OpenerAlive, type PersistedRule } from './remembered.js';
@@ -48,6 +49,8 @@ export interface GateOptions {
   readSession?: SessionReader;
   /** The store's persisted rules; without it "always" and "deny always" are not offered. */
   rules?: RuleStore;
+  /** Root's rules from policy.d; none when absent. */
+  adminPolicy?: Pick<AdminPolicy, 'judge'>;
 }
 
 interface Entry {
@@ -101,12 +104,16 @@ export class ApprovalQueue implements ApprovalGate {
     const now = due.startWall;
     const id = `r${randomBytes(6).toString('hex')}`;
     const target = auditTarget(input);
-    const refuse = (code: ErrorCode, detail?: string): never => {
-      this.audit(id, input, target, 'refused', { createdAt: now, decidedAt: now, detail: code });
+    const refuse = (code: ErrorCode, detail?: string, auditDetail?: string): never => {
+      this.audit(id, input, target, 'refused', { createdAt: now, decidedAt: now, detail: auditDetail ?? code });
       throw new SdError(code, detail);
     };
     if (this.opts.storeLocked()) refuse('StoreLocked');
     this.loadRules();
+    // Root's rules from policy.d (admin-policy.ts): refuse before anyone is asked, or ask every time.
+    const admin = this.opts.adminPolicy?.judge(input);
+    if (admin?.refuse) refuse(admin.refuse.code, admin.refuse.detail, admin.refuse.audit);
+    if (admin?.neverRemember) input = { ...input, remember: null };
 
     const tier = input.tier ?? 'normal';
     const subjects = input.remember ? subjectsOf(input.requester, this.opts.readSession) : null;

@@ -127,6 +127,25 @@ export function readParentChain(start: { ppid: number; session: number; pid: num
   return chain;
 }
 
+/**
+ * Every systemd unit the process runs under, innermost first, from its cgroup path (e.g.
+ * ci.service, app.slice, user@1000.service, user-1000.slice, user.slice): empty when unknown.
+ */
+export function readSystemdUnits(pid: number): string[] {
+  try {
+    return unitsInCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
+  } catch {
+    return [];
+  }
+}
+
+/** The units in the text of a /proc/PID/cgroup (the v2 line, else systemd's v1 hierarchy), innermost first. */
+export function unitsInCgroup(text: string): string[] {
+  const line = text.split('\n').find((l) => l.startsWith('0::')) ?? text.split('\n').find((l) => l.includes('name=systemd:'));
+  if (!line) return [];
+  return line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1).split('/').reverse().filter((p) => /\.(service|scope|socket|slice)$/.test(p));
+}
+
 /** The innermost systemd unit (service or scope) from /proc/PID/cgroup, if any. */
 export function readSystemdUnit(pid: number): string | null {
   let text: string;

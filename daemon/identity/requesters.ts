@@ -16,7 +16,7 @@ import type { RequesterInfo } from '../../core/wire.js';
 import type { RequesterResolver } from '../services.js';
 import type { UserTable } from '../users.js';
 import type { ConnectionOpeners } from './connections.js';
-import { addDisplayDetails, readExe, readParentChain, readProcessIdentity, readStartTime, readSystemdUnit } from './proc.js';
+import { addDisplayDetails, readExe, readParentChain, readProcessIdentity, readStartTime, readSystemdUnit, readSystemdUnits } from './proc.js';
 
 const CLAIM_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -107,6 +107,19 @@ export function describeForConsole(requester: RequesterInfo): void {
   addDisplayDetails(proc);
   requester.chain = readParentChain({ pid: proc.pid, ...start });
   requester.systemdUnit = readSystemdUnit(proc.pid);
+}
+
+/**
+ * The systemd units the process that opened the connection runs under, read now (an admin rule
+ * may need them before the console's details are); empty when unknown or when that PID is
+ * another process now.
+ */
+export function systemdUnitsOf(requester: RequesterInfo): string[] {
+  const proc = requester.process;
+  if (!proc) return [];
+  const units = readSystemdUnits(proc.pid);
+  // Read after the cgroup: a PID reused in between is caught here.
+  return readStartTime(proc.pid) === proc.startTime ? units : [];
 }
 
 /**

@@ -4,7 +4,7 @@
 // when any .ts under core/, daemon/ or dbus-policy/ is newer than the built daemon (once per test
 // process), so a test run after an edit never exercises stale code.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,12 @@ export interface DaemonHarnessOptions {
   registerConsole?: boolean;
   /** Create and unlock the store through the console with TEST_PASSPHRASE (default true). */
   createStore?: boolean;
+  /**
+   * Root's admin rules directory (--policy-dir), read at each start. Default, when the tests run
+   * as root: an empty one, so the host's /etc/secrets-dispatcher/policy.d never reaches a test
+   * (the daemon trusts only root's directories, so a non-root run keeps the default path).
+   */
+  policyDir?: string;
 }
 
 export interface DaemonHarness {
@@ -121,6 +127,8 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   chmodSync(configPath, 0o644);
+  const policyDir = opts.policyDir ?? (process.getuid?.() === 0 ? join(bus.dir, 'policy.d') : null);
+  if (policyDir && !opts.policyDir) mkdirSync(policyDir, { mode: 0o755 });
   const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address };
   delete env.NOTIFY_SOCKET;
 
@@ -139,7 +147,7 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
   let log = '';
   const startDaemonProcess = async () => {
     log = '';
-    const child = spawn(process.execPath, [CLI, 'daemon', '--config', configPath], {
+    const child = spawn(process.execPath, [CLI, 'daemon', '--config', configPath, ...(policyDir ? ['--policy-dir', policyDir] : [])], {
       env, stdio: ['ignore', 'ignore', 'pipe'], cwd: '/',
       ...(opts.companion ? { uid: opts.companion.uid, gid: opts.companion.gid } : {}),
     });

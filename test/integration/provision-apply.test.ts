@@ -170,7 +170,7 @@ describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/user
     const { inputs } = provision(root, { git: true });
     makeStore(root, inputs);
     const results = await check(root, inputs);
-    for (const c of ['package', 'user', 'home', 'groups', 'config', 'policy', 'unit:target', 'unit:daemon', 'unit:console', 'pam', 'store', 'git']) {
+    for (const c of ['package', 'user', 'home', 'groups', 'config', 'admin-rules', 'policy', 'unit:target', 'unit:daemon', 'unit:console', 'pam', 'store', 'git']) {
       expect(results.get(c), c).toMatchObject({ status: 'PASS' });
     }
     for (const c of ['daemon', 'console', 'agent']) expect(results.get(c)).toMatchObject({ status: 'SKIP', detail: '--prefix: not the live system' });
@@ -181,6 +181,19 @@ describe.skipIf(!isRoot)('sd-provision into a temporary root (root: useradd/user
     const text = runCli(['--prefix', root.dir, '--check']);
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^FAIL home +\/var\/lib\/secrets-dispatcher\/secrets-alice has mode 0755, not 0700; fix: chmod 0700 /m);
+  });
+
+  it('--check: an admin rule file the daemon would refuse FAILs naming file, key and value; a valid one PASSes', async () => {
+    root = makeTestRoot();
+    const { inputs } = provision(root);
+    const dir = root.path('etc/secrets-dispatcher/policy.d');
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(dir, '10-ci.json'), JSON.stringify({ rules: [{ id: 'ci', effect: 'deny', match: { kind: 'secret', unti: 'ci.service' } }] }), { mode: 0o644 });
+    expect((await check(root, inputs)).get('admin-rules')).toMatchObject({
+      status: 'FAIL', detail: expect.stringMatching(/policy\.d\/10-ci\.json: unknown key "rules\.0\.match\.unti" \(rule "ci"\) with value "ci\.service"/), fix: expect.stringContaining('systemctl restart secrets-dispatcher-daemon.service'),
+    });
+    writeFileSync(join(dir, '10-ci.json'), JSON.stringify({ rules: [{ id: 'ci', effect: 'deny', match: { kind: 'secret', unit: 'ci.service' } }] }));
+    expect((await check(root, inputs)).get('admin-rules')).toMatchObject({ status: 'PASS', detail: '1 admin rule in /etc/secrets-dispatcher/policy.d' });
   });
 
   // Each case breaks one component, expects FAIL naming it with a fix, runs that fix, expects PASS.

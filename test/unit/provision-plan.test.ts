@@ -74,10 +74,12 @@ describe('renderings', () => {
     expect(() => fill('x @NOPE@', {}, 't')).toThrow(/unknown placeholder @NOPE@/);
   });
 
-  it('daemon unit: notify with watchdog, bus name, companion user, restart, hardening, small young generation, never MemoryDenyWriteExecute', () => {
+  it('daemon unit: notify with watchdog, bus name, companion user, restart (not after a config error), hardening, small young generation, never MemoryDenyWriteExecute', () => {
     const text = unit('secrets-dispatcher-daemon.service');
     for (const line of [
       'Type=notify', 'NotifyAccess=main', 'BusName=net.mowaka.SecretsDispatcher1', 'User=secrets-alice', 'Restart=on-failure',
+      // A bad config or admin rule file exits 78: not a restart loop.
+      'RestartPreventExitStatus=78',
       `ExecStart=/usr/bin/node ${join(packageRoot, 'bin/secrets-dispatcher')} daemon`, 'NoNewPrivileges=yes', 'ProtectSystem=strict',
       'ProtectHome=yes', 'ReadWritePaths=/var/lib/secrets-dispatcher/secrets-alice', 'PrivateTmp=yes', 'PrivateNetwork=yes',
       'RestrictAddressFamilies=AF_UNIX', 'PartOf=secrets-dispatcher.target',
