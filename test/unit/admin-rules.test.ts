@@ -356,7 +356,7 @@ describe('the gate applies the verdict before anyone is asked', () => {
     let rules: LoadedAdminRule[] = [];
     const { queue, audit } = gate({ judge: (input) => policy(rules).judge(input) });
     const first = queue.request(read(), ':1.5');
-    queue.decide(queue.list()[0]!.id, 'remember', 10);
+    queue.decide(queue.list()[0]!.id, 'process', 0);
     await first;
     expect(await queue.request(read(), ':1.5')).toEqual({ decision: 'remembered' });
     rules = [rule({ effect: 'deny', match: {} })];
