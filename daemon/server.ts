@@ -150,6 +150,10 @@ async function startHolding(opts: DaemonOptions, stateLock: StateLock): Promise<
       auditLog.record({ requestId: `s${at}`, kind: 'store', requester: null, target: 'lock', outcome: 'done', detail: `by ${ctx.sender} (${from})`, createdAt: at, decidedAt: at });
       consoles.changed();
     },
+    listRules: () => {
+      if (!store.initialized || store.locked) throw new SdError('StoreLocked', 'The rules are kept in the store; unlock it on the console to list them.');
+      return queue.listRemembered();
+    },
     status: () => {
       const t = queue.throttling;
       return {

@@ -9,7 +9,7 @@ import { SdError } from '../../core/errors.js';
 import type { CallContext, InterfaceImpl, MethodImpl } from '../../core/dbus/service.js';
 import { LIMITS } from '../../core/limits.js';
 import { VERSION } from '../../core/version.js';
-import type { ItemTarget, RequesterInfo } from '../../core/wire.js';
+import type { ItemTarget, RememberedDecision, RequesterInfo } from '../../core/wire.js';
 import { UidQuota } from '../approvals/quota.js';
 import type { DaemonServices } from '../services.js';
 import { verifiedBundleKeys } from '../signing/bundle-keys.js';
@@ -26,6 +26,8 @@ export interface RequestHooks {
    */
   lock(ctx: CallContext, from: 'desktop' | 'console'): void;
   status(): Record<string, InstanceType<typeof Variant>>;
+  /** Every remembered decision and rule (the console's list); StoreLocked while the store is locked. */
+  listRules(): RememberedDecision[];
 }
 
 /** Wipe buffers after the reply has been encoded (the server encodes synchronously on return). */
@@ -103,6 +105,11 @@ export function buildRequestInterface(
     GetVersion: () => VERSION,
     Status: () => hooks.status(),
     Lock: (_args, ctx) => hooks.lock(ctx, 'desktop'),
+    // Read-only: rules are decided, changed and revoked on the console alone.
+    ListRules: async (_args, ctx) => {
+      const { uid } = await ctx.credentials();
+      return JSON.stringify(hooks.listRules().filter((r) => r.uid === uid));
+    },
 
     ListCollections: () => store.listCollections().map((c) => [c.id, c.label, c.aliases, BigInt(c.created), BigInt(c.modified)]),
     CreateCollection: ([untrustedLabel, untrustedAlias]: [string, string]) => {
