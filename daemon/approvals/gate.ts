@@ -96,7 +96,7 @@ export class ApprovalQueue implements ApprovalGate {
     if (key && input.remember) {
       const grant = this.remembered.covers(key, input.remember.targets);
       if (grant) {
-        this.audit(id, input, target, 'remembered', { createdAt: now, decidedAt: now, scope: `remembered ${grant.id} until ${new Date(grant.expiresAt).toISOString()}` });
+        this.audit(id, input, target, 'remembered', { createdAt: now, decidedAt: now, scope: `remembered ${grant.id} until ${new Date(grant.expiresAt).toISOString()}`, rule: grant.id });
         return { decision: 'remembered' };
       }
     }
@@ -159,7 +159,7 @@ export class ApprovalQueue implements ApprovalGate {
       if (!this.approvable(entry)) return;
       const span = minutes > 0 ? minutes : this.opts.config.rememberMinutes;
       const grants = this.remembered.add(key, entry.input.remember.targets, entry.input.remember.targetLabel, span);
-      this.finish(entry, 'approved', null, `remember ${span} min (${grants.map((g) => g.id).join(',')})`);
+      this.finish(entry, 'approved', null, `remember ${span} min (${grants.map((g) => g.id).join(',')})`, grants.map((g) => g.id).join(','));
       entry.resolve({ decision: 'remember' });
       return;
     }
@@ -245,7 +245,7 @@ export class ApprovalQueue implements ApprovalGate {
     const now = this.opts.clock.wall();
     this.opts.audit.record({
       requestId: id, kind: grant.kind, requester: null, target: `remembered: ${grant.exe} (uid ${grant.uid}) '${grant.targetLabel}'`,
-      outcome: 'done', detail: 'revoked', createdAt: grant.createdAt, decidedAt: now,
+      outcome: 'done', detail: 'revoked', createdAt: grant.createdAt, decidedAt: now, rule: id,
     });
     this.opts.consoles.changed();
   }
@@ -277,21 +277,22 @@ export class ApprovalQueue implements ApprovalGate {
     return true;
   }
 
-  private finish(entry: Entry, outcome: 'approved' | 'denied' | 'expired' | 'cancelled', err: SdError | null, scope?: string): void {
+  private finish(entry: Entry, outcome: 'approved' | 'denied' | 'expired' | 'cancelled', err: SdError | null, scope?: string, rule?: string): void {
     this.budget.release(entry.admission);
     const now = this.opts.clock.wall();
     this.audit(entry.request.id, entry.input, auditTarget(entry.input), outcome, {
-      createdAt: entry.request.createdAt, decidedAt: now, scope: scope ?? null, detail: err ? err.code : null,
+      createdAt: entry.request.createdAt, decidedAt: now, scope: scope ?? null, detail: err ? err.code : null, rule: rule ?? null,
     });
     if (err) entry.reject(err);
     this.opts.consoles.changed();
     this.opts.logger.info('request finished', { id: entry.request.id, kind: entry.request.kind, outcome });
   }
 
-  private audit(id: string, input: ApprovalInput, target: string, outcome: string, times: { createdAt: number; decidedAt?: number; scope?: string | null; detail?: string | null }): void {
+  private audit(id: string, input: ApprovalInput, target: string, outcome: string, times: { createdAt: number; decidedAt?: number; scope?: string | null; detail?: string | null; rule?: string | null }): void {
     this.opts.audit.record({
       requestId: id, kind: input.kind, requester: input.requester, target, outcome,
       scope: times.scope ?? null, detail: times.detail ?? null, createdAt: times.createdAt, decidedAt: times.decidedAt ?? null,
+      reason: input.reason ?? null, rule: times.rule ?? null,
     });
   }
 }
