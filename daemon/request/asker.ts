@@ -6,10 +6,8 @@ import { fromVariantMap } from '../../core/dbus/bus.js';
 import type { CallContext } from '../../core/dbus/service.js';
 import type { RequesterInfo } from '../../core/wire.js';
 import type { RequesterResolver } from '../services.js';
+import { REASON_KEY } from '../../core/reason.js';
 import { validReason } from './validate.js';
-
-/** The context key a requester puts its reason under. */
-export const REASON_KEY = 'reason';
 
 export interface Asker { requester: RequesterInfo; reason: string | null }
 

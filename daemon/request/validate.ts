@@ -76,15 +76,6 @@ export function validRecoveryCode(untrusted: string): string {
   return untrusted;
 }
 
-/**
- * A request's reason: the requester's own words on why it asks, from the context key `reason`.
- * Capped, never rewritten: control characters and escape sequences are kept as sent and shown
- * inert by the console and `history` (core/untrusted-text.ts), so what the human reads is what the
- * requester wrote. Empty or absent: no reason.
- */
-export function validReason(untrusted: unknown): string | null {
-  if (untrusted === undefined || untrusted === '') return null;
-  if (typeof untrusted !== 'string') throw new SdError('InvalidArgs', 'context value "reason" must be a string.');
-  if (untrusted.length > LIMITS.reasonChars) throw new SdError('TooLarge', `reason is ${untrusted.length} characters (limit ${LIMITS.reasonChars}).`);
-  return untrusted;
-}
+
+// A request's reason: the rule lives in core/ because the agent applies it too, before forwarding.
+export { validReason } from '../../core/reason.js';
