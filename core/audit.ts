@@ -103,7 +103,7 @@ export const AUDIT_SELECT_CHAIN_ORDER = `SELECT seq, ${ROW_COLUMNS}, chain FROM 
  * (`history` reads it read-only, so it cannot add the columns): reason and rule read as NULL.
  */
 export function forOlderLayout(sql: string): string {
-  return sql.replace(', reason, rule', ', NULL AS reason, NULL AS rule').replace(/WHERE instr\(.*?\) > 0/, 'WHERE 0');
+  return sql.replace(', reason, rule', ', NULL AS reason, NULL AS rule').replace(/WHERE instr\(.*?\) > 0/, 'WHERE ? IS NULL');
 }
 
 /** A grant or rule id as `history --rule` takes it (the gate's ids are m + hex; rules may differ). */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIT_DB_FILE } from '../../core/audit.js';
+import { AUDIT_DB_FILE, chainHash, CHAIN_GENESIS } from '../../core/audit.js';
 import { createLogger } from '../../core/logger.js';
 import type { HistoryEntry, RequesterInfo } from '../../core/wire.js';
 import { AuditLog } from '../../daemon/audit/audit-log.js';
@@ -137,5 +137,31 @@ describe('audit retention', () => {
     expect(() => parseConfig({ desktopUser: 'a', companionUser: 'b', stateDir: '/x', audit: { retentionDays: -1 } }))
       .toThrow(/key "audit.retentionDays" has bad value -1/);
     expect(parseConfig({ desktopUser: 'a', companionUser: 'b', stateDir: '/x' }).audit.retentionDays).toBe(365);
+  });
+});
+
+describe('history on a log an older daemon wrote', () => {
+  it('reads and verifies a file without the reason and rule columns or an anchor', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sd-oldlog-'));
+    try {
+      const db = new Database(join(dir, AUDIT_DB_FILE));
+      db.exec(`CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, kind TEXT NOT NULL, requester_uid INTEGER,
+        requester_pid INTEGER, requester_exe TEXT, target TEXT NOT NULL, outcome TEXT NOT NULL, scope TEXT, detail TEXT, created_at INTEGER NOT NULL,
+        decided_at INTEGER, chain BLOB)`);
+      let previous = CHAIN_GENESIS;
+      for (const id of ['a', 'b']) {
+        const row = { request_id: id, kind: 'secret', requester_uid: 1000, requester_pid: 1, requester_exe: '/usr/bin/x', target: `'${id}'`, outcome: 'approved', scope: 'once', detail: null, created_at: 1, decided_at: 2 };
+        previous = chainHash(previous, row);
+        db.prepare(`INSERT INTO audit (request_id, kind, requester_uid, requester_pid, requester_exe, target, outcome, scope, detail, created_at, decided_at, chain)
+          VALUES (@request_id, @kind, @requester_uid, @requester_pid, @requester_exe, @target, @outcome, @scope, @detail, @created_at, @decided_at, @chain)`).run({ ...row, chain: previous });
+      }
+      db.close();
+      chmodSync(join(dir, AUDIT_DB_FILE), 0o600);
+      expect(history(dir, ['--verify']).stdout).toBe('The audit log is intact: 2 chained rows.\n');
+      expect(historyJson(dir).map((r) => [r.id, r.reason, r.rule])).toEqual([['b', null, null], ['a', null, null]]);
+      expect(history(dir, ['--rule', 'm1']).stdout).toBe('No rows name rule m1.\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
