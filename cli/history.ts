@@ -58,7 +58,7 @@ export async function main(args: string[]): Promise<number> {
   if (parsed.kind === 'usage') return fail(`${parsed.message} (see --help)`, EXIT.usage);
   const { argv } = parsed;
   if (!Number.isInteger(argv.limit) || argv.limit < 1) return fail('--limit must be a positive whole number', EXIT.usage);
-  if (argv.rule !== undefined && !RULE_ID.test(argv.rule)) return fail('--rule takes a grant or rule id: 1-64 characters of A-Z a-z 0-9 _ -', EXIT.usage);
+  if (argv.rule !== undefined && !RULE_ID.test(argv.rule)) return fail('--rule takes a grant or rule id: 1-128 characters of A-Z a-z 0-9 _ . : @ / + -', EXIT.usage);
 
   let dbPath: string;
   try {

@@ -106,8 +106,11 @@ export function forOlderLayout(sql: string): string {
   return sql.replace(', reason, rule', ', NULL AS reason, NULL AS rule').replace(/WHERE instr\(.*?\) > 0/, 'WHERE ? IS NULL');
 }
 
-/** A grant or rule id as `history --rule` takes it (the gate's ids are m + hex; rules may differ). */
-export const RULE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * A grant or rule id as `history --rule` takes it: the gate's ids are m + hex, persisted and admin
+ * rules may use dots, colons or slashes; never a comma, which separates ids in the column.
+ */
+export const RULE_ID = /^[A-Za-z0-9_.:@/+-]{1,128}$/;
 
 export const CHAIN_GENESIS: Buffer = Buffer.alloc(32);
 

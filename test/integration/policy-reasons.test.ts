@@ -68,6 +68,17 @@ describe('a request\'s reason', () => {
     expect(json.find((e) => e.outcome === 'approved' && e.kind === 'secret')?.reason).toBe(hostile);
   });
 
+  it('belongs to the connection that gave it: the next get without --reason has none', async () => {
+    const get = startClient(process.execPath, [CLI, 'get', 'service=deploy'], h.env);
+    const pending = await h.daemon.console.waitForPending(() => true, 20_000);
+    expect(pending.reason).toBeNull();
+    await tui.waitForText(/^> SECRET .*Deploy key/m);
+    await tui.waitForText('a remembers');
+    expect(tui.text()).not.toContain("the requester's words");
+    await h.daemon.console.decide(pending.id, 'deny');
+    expect((await get.done).code).toBe(1);
+  });
+
   it('over the cap is refused with a clear error, from the CLI, the agent and the daemon, and nothing is queued', async () => {
     const long = 'x'.repeat(301);
     const before = (await h.daemon.console.history(1000)).length;
