@@ -72,8 +72,8 @@ describe('a request\'s reason', () => {
     const get = startClient(process.execPath, [CLI, 'get', 'service=deploy'], h.env);
     const pending = await h.daemon.console.waitForPending(() => true, 20_000);
     expect(pending.reason).toBeNull();
-    await tui.waitForText(/^> SECRET .*Deploy key/m);
-    await tui.waitForText('a remembers');
+    await tui.waitForText(/^Summary .*wants the secret of 'Deploy key'/m);
+    await tui.waitForText(/^a remembers/m);
     expect(tui.text()).not.toContain("the requester's words");
     await h.daemon.console.decide(pending.id, 'deny');
     expect((await get.done).code).toBe(1);
