@@ -22,7 +22,8 @@ import { callerName, claimedContext, describeCaller, type SessionCaller } from '
 import { SessionCollection, type SessionItem } from './session-collection.js';
 import { openSessionCrypto } from './session-crypto.js';
 import { SessionRegistry } from './sessions.js';
-import { loadSecretInterface } from './spec.js';
+import { loadInterface, loadSecretInterface } from './spec.js';
+import { REASON_INTERFACE, validReason } from '../core/reason.js';
 import { assertSecretSize, propertyOf, validAttributes, validContentType, validLabel } from './validate.js';
 
 type SecretStruct = [string, Buffer, Buffer, string];
@@ -68,6 +69,8 @@ export class SecretService {
   private readonly clientAborts = new Map<string, AbortController>();
   private readonly dynamic = new Set<string>();
   private readonly waiting = new Map<string, number>();
+  /** A client's reason (SetReason), sent with each of its requests to the daemon until it leaves. */
+  private readonly reasons = new Map<string, string>();
   private readonly collectionImpl: InterfaceImpl;
   private readonly itemImpl: InterfaceImpl;
   private readonly bus: MessageBus;
@@ -106,7 +109,7 @@ export class SecretService {
     this.prompts = new PromptRegistry(this.server, loadSecretInterface('Prompt'), this.logger);
     this.collectionImpl = this.buildCollection();
     this.itemImpl = this.buildItem();
-    this.server.export(SECRET_SERVICE_PATH, [this.buildService()]);
+    this.server.export(SECRET_SERVICE_PATH, [this.buildService(), this.buildReason()]);
     this.server.export(`${SECRET_SERVICE_PATH}/session`, []);
     const sessionImpl: InterfaceImpl = {
       spec: loadSecretInterface('Session'),
@@ -138,6 +141,7 @@ export class SecretService {
     for (const path of this.sessions.forget(name)) this.server.unexport(path);
     this.grants.forget(name);
     this.callers.delete(name);
+    this.reasons.delete(name);
     this.server.forgetPeer(name);
   }
 
@@ -196,7 +200,7 @@ export class SecretService {
     let done: (() => void) | null = null;
     const timer = setTimeout(() => { done = this.notifier.waiting(callerName(caller), what); }, NOTIFY_AFTER_MS);
     try {
-      return await work(claimedContext(caller));
+      return await work(this.contextOf(sender, caller));
     } finally {
       clearTimeout(timer);
       (done as (() => void) | null)?.();
@@ -351,6 +355,28 @@ export class SecretService {
     // The object server encodes the reply synchronously after we return; wipe right after.
     setImmediate(() => { for (const s of secrets) s.secret.fill(0); });
     return reply;
+  }
+
+  /** What the daemon is told about a request: the caller as read here (claimed) and its reason. */
+  private contextOf(sender: string, caller: SessionCaller): Record<string, string> {
+    const reason = this.reasons.get(sender);
+    return reason ? { ...claimedContext(caller), reason } : claimedContext(caller);
+  }
+
+  // ---- net.mowaka.SecretsDispatcher1.Reason (ours) ----
+
+  private buildReason(): InterfaceImpl {
+    return {
+      spec: loadInterface(REASON_INTERFACE),
+      methods: {
+        // Checked by the daemon's one rule here too, so an over-long reason fails at once.
+        SetReason: ([untrustedReason]: any[], ctx) => {
+          const reason = validReason(untrustedReason);
+          if (reason === null) this.reasons.delete(ctx.sender);
+          else this.reasons.set(ctx.sender, reason);
+        },
+      },
+    };
   }
 
   // ---- org.freedesktop.Secret.Service ----
@@ -553,7 +579,7 @@ export class SecretService {
       const existing = replace ? await this.exactMatch(collectionId, attributes) : null;
       if (!existing) {
         const caller = await this.caller(ctx.sender);
-        const id = await this.daemon.createItem(collectionId, label, attributes, secret, contentType, false, claimedContext(caller));
+        const id = await this.daemon.createItem(collectionId, label, attributes, secret, contentType, false, this.contextOf(ctx.sender, caller));
         this.itemChanged(collectionId, id, 'ItemCreated');
         return [itemPath(collectionId, id), NO_OBJECT];
       }

@@ -15,7 +15,10 @@ function introspectionDir(): string {
 
 /** Load `org.freedesktop.Secret.<short>` from its file. */
 export function loadSecretInterface(short: 'Service' | 'Collection' | 'Item' | 'Session' | 'Prompt'): InterfaceSpec {
-  const name = `org.freedesktop.Secret.${short}`;
+  return loadInterface(`org.freedesktop.Secret.${short}`);
+}
+
+export function loadInterface(name: string): InterfaceSpec {
   const spec = parseIntrospection(readFileSync(join(introspectionDir(), `${name}.xml`), 'utf8')).get(name);
   if (!spec) throw new Error(`${name}.xml does not describe ${name}`);
   return spec;

@@ -8,9 +8,10 @@ import { callMethod, connectBus, disconnectBus, fromVariantMap, toVariantMap } f
 import { parseCommandLine } from '../core/command-line.js';
 import { EXIT, isSdError } from '../core/errors.js';
 import { LIMITS } from '../core/limits.js';
+import { REASON_KEY, validReason } from '../core/reason.js';
 import { DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
 
-interface BundleArgs { _: (string | number)[]; passphraseFile?: string }
+interface BundleArgs { _: (string | number)[]; passphraseFile?: string; reason?: string }
 
 const USAGE: Record<string, string> = {
   export: `$0 FILE [--passphrase-file PFILE]
@@ -94,7 +95,7 @@ async function readPassphrase(command: string, file: string | undefined): Promis
   return first;
 }
 
-async function run(command: string, file: string, passphrase: Buffer): Promise<string> {
+async function run(command: string, file: string, passphrase: Buffer, reason: string | null): Promise<string> {
   const bus = await connectBus('system');
   try {
     const target = { destination: DISPATCHER_BUS_NAME, path: DISPATCHER_OBJECT_PATH, interface: REQUEST_INTERFACE };
@@ -102,7 +103,7 @@ async function run(command: string, file: string, passphrase: Buffer): Promise<s
     const timeoutSeconds = Number(fromVariantMap(status).RequestTimeoutSeconds ?? 300);
     // Argon2 on a large store takes a while on top of the human's deadline.
     const timeoutMs = (timeoutSeconds + 120) * 1000;
-    const context = toVariantMap({ command: `secrets-dispatcher ${command}`, file });
+    const context = toVariantMap({ command: `secrets-dispatcher ${command}`, file, ...(reason ? { [REASON_KEY]: reason } : {}) });
     process.stderr.write(`Waiting for approval on the console (up to ${timeoutSeconds} s)...\n`);
     if (command === 'export') {
       const [bundle] = await callMethod(bus, { ...target, member: 'ExportStore', signature: 'aya{sv}', body: [passphrase, context], timeoutMs }) as [Buffer];
@@ -128,6 +129,7 @@ export async function main(args: string[], command: string): Promise<number> {
     usage: USAGE[command] ?? USAGE.export!,
     options: {
       'passphrase-file': { type: 'string', describe: 'read the bundle passphrase from the first line of this file instead of the terminal' },
+      reason: { type: 'string', describe: `why, in your own words (at most ${LIMITS.reasonChars} characters): shown on the console as the requester's unchecked words, kept in history` },
     },
     positional: { name: 'FILE', describe: 'the bundle file', demand: true },
   });
@@ -141,9 +143,15 @@ export async function main(args: string[], command: string): Promise<number> {
   }
   if (parsed.kind === 'usage') return fail(`${parsed.message} (see --help)`, EXIT.usage);
   const file = String(parsed.argv._[0]);
+  let reason: string | null;
+  try {
+    reason = validReason(parsed.argv.reason);
+  } catch (err) {
+    return fail(`--reason: ${(err as Error).message}`, EXIT.usage);
+  }
   try {
     const passphrase = await readPassphrase(command, parsed.argv.passphraseFile);
-    process.stdout.write(`${await run(command, file, passphrase)}\n`);
+    process.stdout.write(`${await run(command, file, passphrase, reason)}\n`);
     return EXIT.ok;
   } catch (err) {
     if (err instanceof UsageError) return fail(err.message, EXIT.usage);

@@ -7,42 +7,49 @@ import dbus from 'dbus-next';
 import { callMethod, connectBus, disconnectBus, RemoteError, Variant, type Message, type MessageBus } from '../core/dbus/bus.js';
 import { EXIT, isSdError, SdError } from '../core/errors.js';
 import { LIMITS } from '../core/limits.js';
+import { validReason } from '../core/reason.js';
 import { DBUS_INTERFACE, DBUS_NAME, DBUS_PATH, PROPERTIES_INTERFACE, SECRET_COLLECTION_INTERFACE, SECRET_ITEM_INTERFACE, SECRET_PROMPT_INTERFACE, SECRET_SERVICE_BUS_NAME, SECRET_SERVICE_INTERFACE, SECRET_SERVICE_PATH } from '../core/names.js';
+import { REASON_INTERFACE } from '../core/reason.js';
 
 const DEFAULT_COLLECTION = `${SECRET_SERVICE_PATH}/aliases/default`;
 const NO_OBJECT = '/';
 /** Reads and changes wait for a human; a prompt's Completed may take as long as the request's deadline. */
 const CALL_TIMEOUT_MS = 25_000;
 
+const REASON_HELP = `
+  --reason TEXT  why you ask, in your own words (at most ${LIMITS.reasonChars} characters): the console
+                 shows it beside the request as the requester's unchecked words, and history keeps it
+`;
+
 const HELP: Record<string, string> = {
-  get: `Usage: secrets-dispatcher get [--json] KEY=VALUE...
+  get: `Usage: secrets-dispatcher get [--json] [--reason TEXT] KEY=VALUE...
 
 Print the secret of the item whose attributes match (approve on the console). Without --json the
 secret is written as is, with no newline added.
-`,
-  set: `Usage: secrets-dispatcher set --label LABEL [--json] KEY=VALUE... < secret
+${REASON_HELP}`,
+  set: `Usage: secrets-dispatcher set --label LABEL [--json] [--reason TEXT] KEY=VALUE... < secret
 
 Store the secret read from stdin under LABEL and the attributes, replacing an item with exactly
 these attributes (replacing asks on the console).
-`,
+${REASON_HELP}`,
   list: `Usage: secrets-dispatcher list [--json] [KEY=VALUE...]
 
 List the items matching the attributes (all items without any): label and attributes, no secrets.
 `,
-  rm: `Usage: secrets-dispatcher rm [--json] KEY=VALUE...
+  rm: `Usage: secrets-dispatcher rm [--json] [--reason TEXT] KEY=VALUE...
 
 Delete every item matching the attributes (each deletion asks on the console).
-`,
+${REASON_HELP}`,
 };
 
-interface CliArgs { command: string; json: boolean; label: string | null; attributes: Record<string, string> }
+interface CliArgs { command: string; json: boolean; label: string | null; reason: string | null; attributes: Record<string, string> }
 
 function usageError(command: string, detail: string): SdError {
   return new SdError('InvalidArgs', `${detail}\n\n${HELP[command] ?? ''}`);
 }
 
 function parseArgs(command: string, args: string[]): CliArgs | 'help' {
-  const out: CliArgs = { command, json: false, label: null, attributes: {} };
+  const out: CliArgs = { command, json: false, label: null, reason: null, attributes: {} };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '-h' || a === '--help') return 'help';
@@ -51,6 +58,15 @@ function parseArgs(command: string, args: string[]): CliArgs | 'help' {
       const v = a === '--label' ? args[++i] : a.slice('--label='.length);
       if (v === undefined) throw usageError(command, '--label needs a value.');
       out.label = v;
+    } else if (command !== 'list' && (a === '--reason' || a.startsWith('--reason='))) {
+      const v = a === '--reason' ? args[++i] : a.slice('--reason='.length);
+      if (v === undefined) throw usageError(command, '--reason needs a value.');
+      // The daemon's own rule, so an over-long reason fails here, before anything is asked.
+      try {
+        out.reason = validReason(v);
+      } catch (err) {
+        throw usageError(command, `--reason: ${(err as Error).message}`);
+      }
     } else if (a.startsWith('-')) throw usageError(command, `unknown option "${a}".`);
     else {
       const eq = a.indexOf('=');
@@ -70,6 +86,18 @@ class SecretServiceClient {
 
   call(path: string, iface: string, member: string, signature = '', body: unknown[] = []): Promise<any[]> {
     return callMethod(this.bus, { destination: SECRET_SERVICE_BUS_NAME, path, interface: iface, member, signature, body, timeoutMs: CALL_TIMEOUT_MS });
+  }
+
+  /** Our agent's addition: the reason goes with this connection's following requests. */
+  async setReason(reason: string): Promise<void> {
+    try {
+      await this.call(SECRET_SERVICE_PATH, REASON_INTERFACE, 'SetReason', 's', [reason]);
+    } catch (err) {
+      if (err instanceof RemoteError && /UnknownMethod|UnknownInterface/.test(err.dbusName)) {
+        throw new SdError('InvalidArgs', 'the Secret Service on this session bus does not take a reason (it is not the secrets-dispatcher agent); run without --reason.');
+      }
+      throw err;
+    }
   }
 
   async openSession(): Promise<string> {
@@ -150,6 +178,7 @@ function print(json: boolean, value: unknown, text: string): void {
 
 async function run(client: SecretServiceClient, args: CliArgs): Promise<number> {
   const { command, json, attributes } = args;
+  if (args.reason !== null) await client.setReason(args.reason);
   if (command === 'set') {
     const secret = await readStdin();
     try {

@@ -38,6 +38,10 @@ export const configSchema = z.strictObject({
     /** Switch to the console's VT when a request arrives, and back after the decision. */
     switchToVt: z.boolean().default(false),
   }).prefault({}),
+  /** The audit log (daemon/audit/): rows older than retentionDays are pruned at start and daily; 0 keeps all. */
+  audit: z.strictObject({
+    retentionDays: z.number().int().min(0).max(36_500).default(365),
+  }).prefault({}),
   store: z.strictObject({
     argon2MemoryKiB: z.number().int().min(8).max(4 * 1024 * 1024).default(65_536),
     argon2Iterations: z.number().int().min(1).max(64).default(3),

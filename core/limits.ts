@@ -19,6 +19,8 @@ export const LIMITS = {
   parentChainDepth: 16,
   cmdlineChars: 4096,
   historyRows: 10_000,
+  /** A request's reason (the requester's own words, shown inert on the console and kept in the audit row). */
+  reasonChars: 300,
   bundleBytes: 512 * 1024 * 1024,
   /** Entries of an export or import listed on the console (the counts cover all). */
   bundleEntriesShown: 200,

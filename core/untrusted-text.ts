@@ -254,3 +254,30 @@ export function isInert(text: string): boolean {
   }
   return true;
 }
+
+/**
+ * A short free text (a request's reason) made inert and wrapped to `maxWidth` columns, at most
+ * `maxLines` lines; `cut` when more was left out. Wrapping happens after inertness, so a newline
+ * the requester sent shows as `\n` inside a line rather than starting one it chose.
+ */
+export function wrappedParts(untrusted: string | null | undefined, options: BlockOptions): { lines: string[]; cut: boolean } {
+  if (!untrusted || options.maxWidth <= 1 || options.maxLines <= 0) return { lines: [], cut: false };
+  const inert = inertText(untrusted);
+  const lines: string[] = [];
+  let line = '';
+  let width = 0;
+  for (const ch of inert) {
+    const code = ch.codePointAt(0)!;
+    const w = isZeroWidth(code) ? 0 : charWidth(code);
+    if (width + w > options.maxWidth) {
+      lines.push(line);
+      if (lines.length === options.maxLines) return { lines: [...lines.slice(0, -1), takeWidth(line, options.maxWidth - 1)], cut: true };
+      line = '';
+      width = 0;
+    }
+    line += ch;
+    width += w;
+  }
+  if (line) lines.push(line);
+  return { lines, cut: false };
+}

@@ -200,6 +200,10 @@ export interface HistoryEntry {
   detail?: string | null;
   createdAt: number;
   decidedAt: number | null;
+  /** The requester's own words on why it asked, unchecked (show inert); null when none. */
+  reason?: string | null;
+  /** Ids (comma-separated) of the grant or rule that allowed or was made by this row; null: decided alone. */
+  rule?: string | null;
 }
 
 export interface RememberedDecision {

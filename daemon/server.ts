@@ -17,6 +17,7 @@ import { AdminPolicy } from './approvals/admin-policy.js';
 import { ConsoleRegistry } from './approvals/consoles.js';
 import { ApprovalQueue } from './approvals/gate.js';
 import { AuditLog } from './audit/audit-log.js';
+import { AuditRetention } from './audit/retention.js';
 import { UnattendedRowQuota } from './audit/unattended-quota.js';
 import { systemClock, type Clock } from './clock.js';
 import { buildConsoleInterface } from './console/interface.js';
@@ -121,6 +122,8 @@ async function startHolding(opts: DaemonOptions, stateLock: StateLock): Promise<
   });
   const auditLog = new AuditLog(join(config.stateDir, AUDIT_DB_FILE), logger.child('audit'));
   const audit = new UnattendedRowQuota(auditLog, clock, config.budgets.unattendedAuditRowsPerMinute);
+  const retention = new AuditRetention(auditLog, clock, config.audit.retentionDays, logger.child('audit'));
+  retention.start();
   const server = new ObjectServer(bus, { logger: logger.child('bus') });
   const consoles = new ConsoleRegistry((destination, generation) =>
     server.emitSignal(DISPATCHER_OBJECT_PATH, CONSOLE_INTERFACE, 'Changed', 't', [generation], destination));
@@ -194,6 +197,7 @@ async function startHolding(opts: DaemonOptions, stateLock: StateLock): Promise<
   const reply = await requestName(bus, DISPATCHER_BUS_NAME, NAME_FLAG.doNotQueue);
   if (reply !== REQUEST_NAME_REPLY.primaryOwner && reply !== REQUEST_NAME_REPLY.alreadyOwner) {
     server.close();
+    retention.stop();
     auditLog.close();
     if (!opts.store) store.close();
     throw new AlreadyRunningError();
@@ -215,6 +219,7 @@ async function startHolding(opts: DaemonOptions, stateLock: StateLock): Promise<
       }
       server.close();
       audit.close();
+      retention.stop();
       auditLog.close();
       if (!opts.store) store.close();
       stateLock.release();

@@ -84,6 +84,13 @@ export interface AuditSink {
     detail?: string | null;
     createdAt: number;
     decidedAt?: number | null;
+    /** The requester's reason as it sent it (validated, never rewritten); shown inert by `history`. */
+    reason?: string | null;
+    /**
+     * The grant or rule that allowed (or was made by) this row, comma-separated ids, for `history
+     * --rule`; null when a human decided this one request alone.
+     */
+    rule?: string | null;
   }): void;
 }
 

@@ -2,17 +2,20 @@
 // companion. Import, generate and rm wait for approval on the console (a protected key's own
 // passphrase is typed there, never here); list and export-public show only public data.
 import { readFileSync } from 'node:fs';
+import type { Options } from 'yargs';
 import { parseCommandLine } from '../core/command-line.js';
-import { callMethod, connectBus, disconnectBus, type MessageBus } from '../core/dbus/bus.js';
+import { callMethod, connectBus, disconnectBus, toVariantMap, type MessageBus, type Variant } from '../core/dbus/bus.js';
 import { EXIT, isSdError } from '../core/errors.js';
+import { LIMITS } from '../core/limits.js';
 import { DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
+import { REASON_KEY, validReason } from '../core/reason.js';
 
 const SUBCOMMANDS = {
-  import: 'import [FILE|-]   add an armored secret key (gpg --export-secret-keys -a KEYID); asks on the console',
+  import: 'import [FILE|-] [--reason TEXT]   add an armored secret key (gpg --export-secret-keys -a KEYID); asks on the console',
   list: 'list              the stored keys: fingerprint, algorithm, user ids',
   'export-public': 'export-public KEY print the armored public key (for the forge or a verifier\'s keyring)',
-  generate: 'generate --name NAME --email EMAIL [--algorithm ed25519|rsa3072|rsa4096]   make a new v4 key; asks on the console',
-  rm: 'rm KEY            delete a stored key; asks on the console',
+  generate: 'generate --name NAME --email EMAIL [--algorithm ed25519|rsa3072|rsa4096] [--reason TEXT]   make a new v4 key; asks on the console',
+  rm: 'rm KEY [--reason TEXT]   delete a stored key; asks on the console',
 } as const;
 
 type Sub = keyof typeof SUBCOMMANDS;
@@ -61,14 +64,17 @@ export async function main(args: string[]): Promise<number> {
     process.stderr.write(`secrets-dispatcher gpg: unknown command "${sub}"\n\n${HELP}`);
     return EXIT.usage;
   }
-  const parsed = await parseCommandLine<{ _: (string | number)[]; name?: string; email?: string; algorithm?: string }>(rest, {
+  const asks = sub === 'import' || sub === 'generate' || sub === 'rm';
+  const reasonOption: Record<string, Options> = asks ? { reason: { type: 'string', describe: `why, in your own words (at most ${LIMITS.reasonChars} characters): shown on the console as the requester's unchecked words, kept in history` } } : {};
+  const parsed = await parseCommandLine<{ _: (string | number)[]; name?: string; email?: string; algorithm?: string; reason?: string }>(rest, {
     command: `secrets-dispatcher gpg ${sub}`,
     usage: `$0 ${SUBCOMMANDS[sub as Sub]}`,
     options: sub === 'generate' ? {
       name: { type: 'string', demandOption: true, describe: 'the key owner\'s name' },
       email: { type: 'string', demandOption: true, describe: 'the key owner\'s email (git matches it with user.email)' },
       algorithm: { type: 'string', default: 'ed25519', choices: ['ed25519', 'rsa3072', 'rsa4096'], describe: 'key algorithm' },
-    } : {},
+      ...reasonOption,
+    } : reasonOption,
     ...(sub === 'import' ? { positional: { name: 'FILE', describe: 'armored secret key; - or none for stdin' } } : {}),
     ...(sub === 'export-public' || sub === 'rm' ? { positional: { name: 'KEY', describe: 'fingerprint, key id or user id', demand: true } } : {}),
   });
@@ -86,6 +92,14 @@ export async function main(args: string[]): Promise<number> {
     process.stderr.write(`secrets-dispatcher gpg ${sub}: usage: ${SUBCOMMANDS[sub as Sub]}\n`);
     return EXIT.usage;
   }
+  let context: Record<string, InstanceType<typeof Variant>>;
+  try {
+    const reason = validReason(parsed.argv.reason);
+    context = reason ? toVariantMap({ [REASON_KEY]: reason }) : {};
+  } catch (err) {
+    process.stderr.write(`secrets-dispatcher gpg ${sub}: --reason: ${(err as Error).message}\n`);
+    return EXIT.usage;
+  }
 
   let bus: MessageBus;
   try {
@@ -94,7 +108,7 @@ export async function main(args: string[]): Promise<number> {
     return fail(err);
   }
   try {
-    return await run(bus, sub as Sub, positional[0], parsed.argv);
+    return await run(bus, sub as Sub, positional[0], parsed.argv, context);
   } catch (err) {
     return fail(err);
   } finally {
@@ -102,7 +116,7 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-async function run(bus: MessageBus, sub: Sub, arg: string | undefined, opts: { name?: string; email?: string; algorithm?: string }): Promise<number> {
+async function run(bus: MessageBus, sub: Sub, arg: string | undefined, opts: { name?: string; email?: string; algorithm?: string }, context: Record<string, InstanceType<typeof Variant>>): Promise<number> {
   switch (sub) {
     case 'list': {
       const [keys] = await callMethod(bus, { ...target, member: 'ListKeys', timeoutMs: 30_000 });
@@ -121,7 +135,7 @@ async function run(bus: MessageBus, sub: Sub, arg: string | undefined, opts: { n
       const armored = readInput(arg);
       process.stderr.write('Approve the import on the console (Ctrl+Alt+F8)...\n');
       try {
-        const [fingerprint] = await callMethod(bus, { ...target, member: 'ImportKey', signature: 'aya{sv}', body: [armored, {}], timeoutMs: await decisionTimeoutMs(bus) });
+        const [fingerprint] = await callMethod(bus, { ...target, member: 'ImportKey', signature: 'aya{sv}', body: [armored, context], timeoutMs: await decisionTimeoutMs(bus) });
         process.stdout.write(`imported ${fingerprint}\nSet it for git: git config user.signingkey ${fingerprint}\n`);
       } finally {
         armored.fill(0);
@@ -131,14 +145,14 @@ async function run(bus: MessageBus, sub: Sub, arg: string | undefined, opts: { n
     case 'generate': {
       process.stderr.write('Approve the new key on the console (Ctrl+Alt+F8)...\n');
       const [fingerprint] = await callMethod(bus, {
-        ...target, member: 'GenerateKey', signature: 'sssa{sv}', body: [opts.name ?? '', opts.email ?? '', opts.algorithm ?? 'ed25519', {}], timeoutMs: await decisionTimeoutMs(bus),
+        ...target, member: 'GenerateKey', signature: 'sssa{sv}', body: [opts.name ?? '', opts.email ?? '', opts.algorithm ?? 'ed25519', context], timeoutMs: await decisionTimeoutMs(bus),
       });
       process.stdout.write(`generated ${fingerprint}\nPublish it: secrets-dispatcher gpg export-public ${fingerprint}\n`);
       return EXIT.ok;
     }
     case 'rm': {
       process.stderr.write('Approve the removal on the console (Ctrl+Alt+F8)...\n');
-      await callMethod(bus, { ...target, member: 'DeleteKey', signature: 'sa{sv}', body: [arg, {}], timeoutMs: await decisionTimeoutMs(bus) });
+      await callMethod(bus, { ...target, member: 'DeleteKey', signature: 'sa{sv}', body: [arg, context], timeoutMs: await decisionTimeoutMs(bus) });
       process.stdout.write(`deleted ${arg}\n`);
       return EXIT.ok;
     }

@@ -217,7 +217,10 @@ async function sign(request: SignRequest): Promise<number> {
     bus.close();
     return SD_GPG_EXIT.refused;
   }
-  const repository = await repositoryFacts();
+  // git gives sd-gpg no way to say why; a reason comes from the environment (e.g.
+  // SECRETS_DISPATCHER_REASON='rebase onto main' git rebase ...). The daemon checks its length.
+  const reason = process.env.SECRETS_DISPATCHER_REASON;
+  const repository = { ...(await repositoryFacts()), ...(reason ? { reason } : {}) };
   const target = { destination: BUS_NAME, path: OBJECT_PATH, interface: BUS_NAME };
   const signWith = (context: Record<string, string>) => bus.call({
     ...target, member: 'Sign', signature: 'aysa{sv}', body: [payload, request.keySpec, variants(context)],

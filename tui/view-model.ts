@@ -3,7 +3,7 @@
 // claimed values are unit-tested without a terminal. Every value that came from a requester goes
 // through core/untrusted-text.ts here and nowhere else.
 import { LIMITS } from '../core/limits.js';
-import { blockParts, displayWidth, inlineParts, inlineText, omittedLinesMarker, TRUNCATION_MARK, truncateToWidth } from '../core/untrusted-text.js';
+import { blockParts, displayWidth, inlineParts, inlineText, omittedLinesMarker, TRUNCATION_MARK, truncateToWidth, wrappedParts } from '../core/untrusted-text.js';
 import type { HistoryEntry, PendingSummary, ProcessInfo, RememberedDecision, RequestDetail, RequesterFacts, RequestKind } from '../core/wire.js';
 import { focusedRequest, type ConsoleState, type GoneFocus, type PassphrasePrompt, type RecentDecision, type ShownRecoveryCode } from './state.js';
 
@@ -300,12 +300,28 @@ function bundleLines(r: RequestDetail, width: number, full: boolean): Line[] {
   return lines;
 }
 
+/**
+ * The requester's reason: its own words, not checked by anyone, so it is labelled as such, drawn
+ * in the claimed style and inert (an escape sequence shows as text). Wrapped, never cut in the
+ * full view (the daemon caps it at LIMITS.reasonChars).
+ */
+function reasonLines(r: RequestDetail, v: number, full: boolean): Line[] {
+  if (!r.reason) return [];
+  const label = "(the requester's words, unchecked)";
+  const wrapped = wrappedParts(r.reason, { maxWidth: v, maxLines: full ? FULL_DETAIL_MAX_LINES : 3 });
+  return [
+    field('Reason', label, 'marker'),
+    ...wrapped.lines.map((text, i) => field('', [seg(text, 'claimed'), ...(wrapped.cut && i === wrapped.lines.length - 1 ? [seg(TRUNCATION_MARK, 'marker')] : [])])),
+  ];
+}
+
 /** Every detail line of one request; `full` keeps long messages and lists whole (up to the cap). */
 export function detailLines(r: RequestDetail, width: number, now: number, full: boolean): Line[] {
   const v = width - LABEL_WIDTH;
   const lines: Line[] = [
     [seg('Request'.padEnd(LABEL_WIDTH), 'label'), badge(r.kind), seg(`  expires in ${countdown(r.deadline, now)}  `), seg('id ', 'dim'), ...shown(r.id, 40, 'dim')],
     field('Summary', shown(r.summary, v)),
+    ...reasonLines(r, v, full),
   ];
   if (r.sign) lines.push(...signLines(r, width, full));
   if (r.key) lines.push(...keyLines(r, width));
@@ -520,6 +536,7 @@ function historyLines(entries: HistoryEntry[], width: number): Line[] {
     ...shown(e.requesterExe ?? '?', 30, 'bold'),
     seg('  '), ...shown(e.target, Math.max(10, width - 70)),
     ...(e.scope ? [seg('  ['), ...shown(e.scope, 30), seg(']')] : []),
+    ...(e.reason ? [seg('  reason (their words): ', 'marker'), ...shown(e.reason, 40, 'claimed')] : []),
   ]);
 }
 

@@ -77,7 +77,7 @@ function mib(bytes: number): string {
  */
 export function pendingBytes(input: ApprovalInput): number {
   return 256 + textBytes(input.summary) + textBytes(input.requester.claimed) + textBytes(input.items ?? null)
-    + textBytes(input.sign ?? null) + textBytes(input.key ?? null) + textBytes(input.bundle ?? null)
+    + textBytes(input.sign ?? null) + textBytes(input.key ?? null) + textBytes(input.bundle ?? null) + textBytes(input.reason ?? null)
     + (input.sign?.payloadBytes ?? 0) + (input.heldBytes ?? 0);
 }
 

@@ -122,14 +122,14 @@ export class ApprovalQueue implements ApprovalGate {
       const uid = input.requester.uid;
       const denied = this.remembered.refuses(kind, uid, targets, anchorsOf(subjects));
       if (denied) {
-        this.audit(id, input, target, 'refused', { createdAt: now, decidedAt: now, scope: `rule ${denied.id} (deny-always)`, detail: 'Denied' });
+        this.audit(id, input, target, 'refused', { createdAt: now, decidedAt: now, scope: `rule ${denied.id} (deny-always)`, detail: 'Denied', rule: denied.id });
         throw new SdError('Denied', `Refused without asking by the console's rule ${denied.id} ("deny always" for ${denied.holder}); it can be revoked on the console.`);
       }
       // A high-tier item or key is asked every time: no grant answers for it.
       const grant = tier === 'high' ? null : this.remembered.covers(kind, uid, targets, anchorsOf(subjects));
       if (grant) {
         const until = grant.expiresAt ? ` until ${new Date(grant.expiresAt).toISOString()}` : '';
-        this.audit(id, input, target, 'remembered', { createdAt: now, decidedAt: now, scope: `remembered ${grant.id} (${grant.scope})${until}` });
+        this.audit(id, input, target, 'remembered', { createdAt: now, decidedAt: now, scope: `remembered ${grant.id} (${grant.scope})${until}`, rule: grant.id });
         return { decision: 'remembered' };
       }
     }
@@ -203,8 +203,9 @@ export class ApprovalQueue implements ApprovalGate {
     });
     if (plan.persisted) for (const g of grants) this.opts.rules!.save(persistedForm(g));
     const scope = `${plan.verb}${plan.minutes ? ` ${plan.minutes} min` : ''}${plan.untilLock ? ' until lock' : ''} (${grants.map((g) => g.id).join(',')})`;
-    if (plan.verdict === 'deny') return this.finish(entry, 'denied', new SdError('Denied'), scope);
-    this.finish(entry, 'approved', null, scope);
+    const ruleIds = grants.map((g) => g.id).join(',');
+    if (plan.verdict === 'deny') return this.finish(entry, 'denied', new SdError('Denied'), scope, ruleIds);
+    this.finish(entry, 'approved', null, scope, ruleIds);
     entry.resolve({ decision: 'remember' });
   }
 
@@ -325,7 +326,7 @@ export class ApprovalQueue implements ApprovalGate {
     const now = this.opts.clock.wall();
     this.opts.audit.record({
       requestId: id, kind: grant.kind, requester: null, target: `remembered: ${grant.exe} (uid ${grant.uid}) '${grant.targetLabel}'`,
-      outcome: 'done', scope: `rule ${id} (${grant.scope})`, detail: 'revoked', createdAt: grant.createdAt, decidedAt: now,
+      outcome: 'done', scope: `rule ${id} (${grant.scope})`, detail: 'revoked', createdAt: grant.createdAt, decidedAt: now, rule: id,
     });
     this.opts.consoles.changed();
   }
@@ -364,21 +365,22 @@ export class ApprovalQueue implements ApprovalGate {
     return true;
   }
 
-  private finish(entry: Entry, outcome: 'approved' | 'denied' | 'expired' | 'cancelled', err: SdError | null, scope?: string): void {
+  private finish(entry: Entry, outcome: 'approved' | 'denied' | 'expired' | 'cancelled', err: SdError | null, scope?: string, rule?: string): void {
     this.budget.release(entry.admission);
     const now = this.opts.clock.wall();
     this.audit(entry.request.id, entry.input, auditTarget(entry.input), outcome, {
-      createdAt: entry.request.createdAt, decidedAt: now, scope: scope ?? null, detail: err ? err.code : null,
+      createdAt: entry.request.createdAt, decidedAt: now, scope: scope ?? null, detail: err ? err.code : null, rule: rule ?? null,
     });
     if (err) entry.reject(err);
     this.opts.consoles.changed();
     this.opts.logger.info('request finished', { id: entry.request.id, kind: entry.request.kind, outcome });
   }
 
-  private audit(id: string, input: ApprovalInput, target: string, outcome: string, times: { createdAt: number; decidedAt?: number; scope?: string | null; detail?: string | null }): void {
+  private audit(id: string, input: ApprovalInput, target: string, outcome: string, times: { createdAt: number; decidedAt?: number; scope?: string | null; detail?: string | null; rule?: string | null }): void {
     this.opts.audit.record({
       requestId: id, kind: input.kind, requester: input.requester, target, outcome,
       scope: times.scope ?? null, detail: times.detail ?? null, createdAt: times.createdAt, decidedAt: times.decidedAt ?? null,
+      reason: input.reason ?? null, rule: times.rule ?? null,
     });
   }
 }

@@ -12,6 +12,7 @@
 import type { CallContext } from '../../core/dbus/service.js';
 import { SdError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
+import { REASON_KEY } from '../../core/reason.js';
 import type { RequesterInfo } from '../../core/wire.js';
 import type { RequesterResolver } from '../services.js';
 import type { UserTable } from '../users.js';
@@ -26,6 +27,8 @@ export function sanitizeClaims(untrustedContext: Record<string, unknown>): Recor
   if (entries.length > LIMITS.contextEntries) throw new SdError('TooLarge', `context has ${entries.length} entries (limit ${LIMITS.contextEntries}).`);
   const claimed: Record<string, string> = {};
   for (const [untrustedKey, untrustedValue] of entries) {
+    // The request's reason is not a claim about who asks: request/asker.ts validates it apart.
+    if (untrustedKey === REASON_KEY) continue;
     if (!CLAIM_KEY.test(untrustedKey)) throw new SdError('InvalidArgs', 'context keys are 1-64 characters of A-Z a-z 0-9 _ . -');
     let value: string;
     if (typeof untrustedValue === 'string') value = untrustedValue;

@@ -3,7 +3,7 @@
 // approval gate; creating a new item, listing and searching do not (they reveal no secret).
 // Signing and key methods come from daemon/signing as `extraMethods`.
 import { describeTarget } from '../../core/audit.js';
-import { fromVariantMap, Variant } from '../../core/dbus/bus.js';
+import { Variant } from '../../core/dbus/bus.js';
 import type { InterfaceSpec } from '../../core/dbus/introspection.js';
 import { SdError } from '../../core/errors.js';
 import type { CallContext, InterfaceImpl, MethodImpl } from '../../core/dbus/service.js';
@@ -13,6 +13,7 @@ import type { ItemTarget, RememberedDecision, RequesterInfo } from '../../core/w
 import { UidQuota } from '../approvals/quota.js';
 import type { DaemonServices } from '../services.js';
 import { verifiedBundleKeys } from '../signing/bundle-keys.js';
+import { resolveAsker } from './asker.js';
 import { exportDetails, importDetails } from './bundle-details.js';
 import type { ItemRecord } from '../store/types.js';
 import {
@@ -91,9 +92,9 @@ export function buildRequestInterface(
     kind, targets: items.map((i) => i.id), targetLabel: labelsOf(items), action: `${verb} ${labelsOf(items)}`,
   });
   const gateWrite = async (ctx: CallContext, untrustedContext: unknown, item: ItemRecord, what: string) => {
-    const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+    const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
     await approvals.request({
-      kind: 'write', requester, summary: `${requesterName(requester)} wants to ${what} '${item.label}'`,
+      kind: 'write', requester, reason, summary: `${requesterName(requester)} wants to ${what} '${item.label}'`,
       items: targetsOf([item]), remember: remember('write', [item], 'change'),
     }, ctx.sender);
     return requester;
@@ -126,10 +127,10 @@ export function buildRequestInterface(
       const id = validId(untrustedId, 'collection id');
       const collection = store.listCollections().find((c) => c.id === id);
       if (!collection) throw new SdError('NotFound', 'No item or collection with that id.');
-      const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+      const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
       const ids = store.searchItems(id, {});
       await approvals.request({
-        kind: 'delete', requester,
+        kind: 'delete', requester, reason,
         summary: `${requesterName(requester)} wants to delete the collection '${collection.label}' and its ${ids.length} items`,
         items: targetsOf(store.getItems(ids.slice(0, 50))), remember: null,
       }, ctx.sender);
@@ -162,18 +163,18 @@ export function buildRequestInterface(
           if (label !== item.label) store.updateItem(existing, { label });
           return existing;
         }
-        const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+        const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
         const asked = !createsWithoutAsking.take(requester.uid);
         if (asked) {
           await approvals.request({
-            kind: 'write', requester,
+            kind: 'write', requester, reason,
             summary: `${requesterName(requester)} wants to create '${label}' (uid ${requester.uid} created more than ${createsWithoutAsking.limit} items without asking in the last hour)`,
             remember: null,
           }, ctx.sender);
         }
         const created = store.createItem({ collectionId, label, attributes, secret, contentType });
         const now = services.now();
-        audit.record({ requestId: created.id, kind: 'write', requester, target: describeTarget(label, attributes), outcome: asked ? 'approved' : 'done', detail: 'created', createdAt: now, decidedAt: now });
+        audit.record({ requestId: created.id, kind: 'write', requester, target: describeTarget(label, attributes), outcome: asked ? 'approved' : 'done', detail: 'created', reason, createdAt: now, decidedAt: now });
         return created.id;
       } finally {
         untrustedSecret.fill(0);
@@ -181,11 +182,11 @@ export function buildRequestInterface(
     },
     GetSecrets: async ([untrustedIds, untrustedContext]: [string[], unknown], ctx) => {
       const ids = validIds(untrustedIds, 'item ids');
-      const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+      const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
       const items = store.getItems(ids);
       if (items.length === 0) return [];
       await approvals.request({
-        kind: 'secret', requester, summary: `${requesterName(requester)} wants the secret of ${labelsOf(items)}`,
+        kind: 'secret', requester, reason, summary: `${requesterName(requester)} wants the secret of ${labelsOf(items)}`,
         items: targetsOf(items), remember: remember('secret', items, 'read'),
       }, ctx.sender);
       const out: [string, Buffer, string][] = [];
@@ -216,9 +217,9 @@ export function buildRequestInterface(
     },
     DeleteItem: async ([untrustedId, untrustedContext]: [string, unknown], ctx) => {
       const item = oneItem(validId(untrustedId, 'item id'));
-      const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+      const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
       await approvals.request({
-        kind: 'delete', requester, summary: `${requesterName(requester)} wants to delete '${item.label}'`,
+        kind: 'delete', requester, reason, summary: `${requesterName(requester)} wants to delete '${item.label}'`,
         items: targetsOf([item]), remember: null,
       }, ctx.sender);
       store.deleteItem(item.id);
@@ -227,12 +228,12 @@ export function buildRequestInterface(
     ExportStore: async ([untrustedPassphrase, untrustedContext]: [Buffer, unknown], ctx) => {
       try {
         const passphrase = validPassphrase(untrustedPassphrase, 'bundle passphrase');
-        const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+        const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
         const items = store.getItems(store.searchItems(null, {}));
         const keys = store.listKeys();
         // The requester chose the bundle's passphrase: to them the bundle is plaintext. Say so.
         await approvals.request({
-          kind: 'export', requester,
+          kind: 'export', requester, reason,
           summary: `${requesterName(requester)} wants every secret in the store (${items.length} items)${keys.length ? ` and the private signing keys (${keys.length})` : ''}, in a bundle encrypted with a passphrase it chose itself: to it, the bundle is plaintext`,
           bundle: exportDetails(store.listCollections().length, items.map((i) => i.label), keys),
           remember: null,
@@ -247,7 +248,7 @@ export function buildRequestInterface(
       try {
         if (untrustedBundle.length > LIMITS.bundleBytes) throw new SdError('TooLarge', `bundle is larger than ${LIMITS.bundleBytes} bytes.`);
         const passphrase = validPassphrase(untrustedPassphrase, 'bundle passphrase');
-        const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+        const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
         // Opening a bundle costs an Argon2 run before anyone is asked: one at a time.
         if (importing) throw new SdError('RateLimited', 'Another bundle is being imported; try again when it is done.');
         importing = mine = true;
@@ -257,7 +258,7 @@ export function buildRequestInterface(
           const bundle = importDetails(preview.plan, keys);
           const { counts } = bundle;
           await approvals.request({
-            kind: 'import', requester,
+            kind: 'import', requester, reason,
             summary: `${requesterName(requester)} wants to import ${counts.items} items${counts.keys ? ` and ${counts.keys} signing keys` : ''} from a bundle${counts.overwrites ? `, OVERWRITING ${counts.overwrites} that exist here` : ', overwriting nothing'}`,
             bundle, heldBytes: 2 * untrustedBundle.length, remember: null,
           }, ctx.sender);

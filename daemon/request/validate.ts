@@ -75,3 +75,7 @@ export function validRecoveryCode(untrusted: string): string {
   if (untrusted.length === 0 || untrusted.length > 256 || CONTROL.test(untrusted)) throw new SdError('InvalidArgs', 'recovery code must be 1-256 printable characters.');
   return untrusted;
 }
+
+
+// A request's reason: the rule lives in core/ because the agent applies it too, before forwarding.
+export { validReason } from '../../core/reason.js';

@@ -4,10 +4,11 @@
 // reported repository (signRememberSpec).
 // Key import, generation and removal always ask.
 import type { MethodImpl, CallContext } from '../../core/dbus/service.js';
-import { fromVariantMap, toVariantMap } from '../../core/dbus/bus.js';
+import { toVariantMap } from '../../core/dbus/bus.js';
 import { SdError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
-import type { KeyDetails, RequesterInfo, SignDetails } from '../../core/wire.js';
+import type { KeyDetails, SignDetails } from '../../core/wire.js';
+import { resolveAsker, type Asker } from '../request/asker.js';
 import type { DaemonServices, RememberSpec } from '../services.js';
 import type { KeyRecord } from '../store/types.js';
 import { checkClaims, CLAIM_KEYS, identityOf } from './claims.js';
@@ -69,9 +70,9 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
   const { store, approvals, requesters } = services;
   const log = services.logger.child('signing');
 
-  async function requesterOf(ctx: CallContext, untrustedContext: unknown): Promise<RequesterInfo> {
+  async function requesterOf(ctx: CallContext, untrustedContext: unknown): Promise<Asker> {
     await requesters.assertDesktopCaller(ctx);
-    return requesters.resolve(ctx, fromVariantMap(untrustedContext));
+    return resolveAsker(requesters, ctx, untrustedContext);
   }
 
   // Parsed signing keys, wiped whenever the store locks (see ParsedKeyCache).
@@ -103,7 +104,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const untrustedPayload = asBuffer(untrustedPayloadArg, 'payload');
     const untrustedKeySpec = asString(untrustedKeyArg, 'key', LIMITS.idChars);
     const parsed = parsePayload(untrustedPayload);
-    const requester = await requesterOf(ctx, untrustedContext);
+    const { requester, reason } = await requesterOf(ctx, untrustedContext);
     const { key, exact } = selectKey(store.listKeys(), untrustedKeySpec);
     const { reported, contradictions } = checkClaims(parsed, requester.claimed);
     const sign: SignDetails = {
@@ -119,6 +120,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const outcome = await approvals.request({
       kind: 'sign',
       requester,
+      reason,
       onlyIfRemembered: requester.claimed[CLAIM_KEYS.rememberedOnly] === '1',
       summary: `Sign ${describePayload(parsed)}${where} with key ${key.keyId}`,
       sign,
@@ -155,13 +157,13 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     try {
       const { keyFacts, unlockForStore } = await pgp();
       const facts = await keyFacts(untrustedArmored);
-      const requester = await requesterOf(ctx, untrustedContext);
+      const { requester, reason } = await requesterOf(ctx, untrustedContext);
       if (store.listKeys().some((k) => k.fingerprint === facts.fingerprint)) {
         throw new SdError('AlreadyExists', `Key ${facts.fingerprint} is already stored.`);
       }
       const details: KeyDetails = { action: 'import', fingerprint: facts.fingerprint, userIds: facts.userIds, algorithm: facts.algorithm, needsPassphrase: facts.encrypted };
       const outcome = await approvals.request({
-        kind: 'key', requester, key: details, remember: null,
+        kind: 'key', requester, reason, key: details, remember: null,
         summary: `Import signing key ${facts.keyId} (${facts.userIds[0] ?? 'no user id'})`,
       }, ctx.sender);
       try {
@@ -188,10 +190,10 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     if (!/^[^\s<>@\p{Cc}]+@[^\s<>@\p{Cc}]+$/u.test(email)) throw new SdError('InvalidArgs', 'email must look like user@host.');
     const { generateKey, parseGenerateAlgorithm } = await pgp();
     const algorithm = parseGenerateAlgorithm(asString(untrustedAlgorithmArg, 'algorithm', 32));
-    const requester = await requesterOf(ctx, untrustedContext);
+    const { requester, reason } = await requesterOf(ctx, untrustedContext);
     const userId = `${name} <${email}>`;
     const details: KeyDetails = { action: 'generate', fingerprint: null, userIds: [userId], algorithm, needsPassphrase: false };
-    const outcome = await approvals.request({ kind: 'key', requester, key: details, remember: null, summary: `Generate a new ${algorithm} signing key for ${userId}` }, ctx.sender);
+    const outcome = await approvals.request({ kind: 'key', requester, reason, key: details, remember: null, summary: `Generate a new ${algorithm} signing key for ${userId}` }, ctx.sender);
     outcome.secret?.fill(0);
     const made = await generateKey(name, email, algorithm, new Date(services.now()));
     try {
@@ -206,10 +208,10 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
   const DeleteKey: MethodImpl = async ([untrustedKeyArg, untrustedContext], ctx) => {
     const untrustedSpec = asString(untrustedKeyArg, 'key', LIMITS.idChars);
     if (untrustedSpec.trim() === '') throw new SdError('InvalidArgs', 'Name the key to delete.');
-    const requester = await requesterOf(ctx, untrustedContext);
+    const { requester, reason } = await requesterOf(ctx, untrustedContext);
     const { key } = selectKey(store.listKeys(), untrustedSpec);
     const details: KeyDetails = { action: 'delete', fingerprint: key.fingerprint, userIds: key.userIds, algorithm: key.algorithm, needsPassphrase: false };
-    const outcome = await approvals.request({ kind: 'key', requester, key: details, remember: null, summary: `Delete signing key ${key.keyId} (${key.userIds[0] ?? 'no user id'})` }, ctx.sender);
+    const outcome = await approvals.request({ kind: 'key', requester, reason, key: details, remember: null, summary: `Delete signing key ${key.keyId} (${key.userIds[0] ?? 'no user id'})` }, ctx.sender);
     outcome.secret?.fill(0);
     store.deleteKey(key.fingerprint);
     parsedKeys?.forget(key.fingerprint);

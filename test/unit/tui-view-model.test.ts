@@ -175,6 +175,29 @@ describe('renderView with hostile requester text', () => {
     }
   });
 
+  it('shows a reason as the requester\'s unchecked words, inert and wrapped, in list and full detail', () => {
+    const reason = `${hostile} ${'why '.repeat(70)}`.slice(0, 300);
+    const r = secretRequest({ reason });
+    for (const mode of ['list', 'detail'] as const) {
+      const view = renderView({ ...stateWith(r), mode }, SIZE, NOW);
+      const lines = text(view);
+      for (const line of lines) {
+        expect(isInert(line)).toBe(true);
+        expect(displayWidth(line)).toBe(SIZE.width);
+      }
+      const at = lines.findIndex((l) => l.includes("Reason      (the requester's words, unchecked)"));
+      expect(at).toBeGreaterThan(0);
+      expect(lines[at + 1]).toContain('pwn\\x1b[2J\\x1b]0;title\\x07 safe\\rEVIL ab\\b\\b<U+202E>txt.exe');
+      const after = lines.slice(at + 1);
+      const end = after.findIndex((l) => !l.startsWith(' '.repeat(12)));
+      const shownReason = after.slice(0, end).map((l) => l.slice(12).trimEnd()).join('');
+      if (mode === 'detail') expect(shownReason).toContain(reason.slice(-40).trimEnd());
+      else expect(shownReason.endsWith('…')).toBe(true);
+    }
+    const none = text(renderView({ ...stateWith(secretRequest()), mode: 'detail' }, SIZE, NOW));
+    expect(none.some((l) => l.includes('Reason'))).toBe(false);
+  });
+
   it('truncates the 10,000-line body with a visible count in full detail', () => {
     const s: ConsoleState = { ...stateWith(signRequest({}, tenThousand)), mode: 'detail' };
     const first = renderView(s, SIZE, NOW);
