@@ -258,7 +258,8 @@ export function isInert(text: string): boolean {
 /**
  * A short free text (a request's reason) made inert and wrapped to `maxWidth` columns, at most
  * `maxLines` lines; `cut` when more was left out. Wrapping happens after inertness, so a newline
- * the requester sent shows as `\n` inside a line rather than starting one it chose.
+ * the requester sent shows as `\n` inside a line rather than starting one it chose. A line breaks
+ * at its last space when it has one, so words (a path, a hash, "10 minutes") stay whole.
  */
 export function wrappedParts(untrusted: string | null | undefined, options: BlockOptions): { lines: string[]; cut: boolean } {
   if (!untrusted || options.maxWidth <= 1 || options.maxLines <= 0) return { lines: [], cut: false };
@@ -270,10 +271,13 @@ export function wrappedParts(untrusted: string | null | undefined, options: Bloc
     const code = ch.codePointAt(0)!;
     const w = isZeroWidth(code) ? 0 : charWidth(code);
     if (width + w > options.maxWidth) {
-      lines.push(line);
-      if (lines.length === options.maxLines) return { lines: [...lines.slice(0, -1), takeWidth(line, options.maxWidth - 1)], cut: true };
-      line = '';
-      width = 0;
+      const space = ch === ' ' ? line.length : line.lastIndexOf(' ');
+      const carry = space > 0 ? line.slice(space + 1) : '';
+      lines.push(space > 0 ? line.slice(0, space) : line);
+      if (lines.length === options.maxLines) return { lines: [...lines.slice(0, -1), takeWidth(lines.at(-1)!, options.maxWidth - 1)], cut: true };
+      line = carry;
+      width = displayWidth(carry);
+      if (ch === ' ') continue;
     }
     line += ch;
     width += w;

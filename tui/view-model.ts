@@ -337,31 +337,11 @@ const SCOPE_LABELS: Record<string, string> = {
   program: 'a program', process: 'P process', session: 'S session', 'program-any-session': 'A any sess.', 'until-lock': 'L til lock', always: '! always', 'deny-always': 'N never',
 };
 
-/** A line of our own words around untrusted ones, wrapped at spaces onto up to `maxLines` lines, inert. */
+/** A line of our own words around untrusted ones, wrapped (core/untrusted-text.ts) onto up to `maxLines` lines, inert. */
 function wrappedField(label: string, untrusted: string, v: number, style: Style, maxLines = 5): Line[] {
-  const inert = inlineParts(untrusted, { maxWidth: v * maxLines });
-  const rows: string[] = [];
-  let row = '';
-  for (const word of inert.text.split(' ')) {
-    let w = word;
-    while (displayWidth(w) > v) {
-      if (row) rows.push(row);
-      rows.push(w.slice(0, v));
-      w = w.slice(v);
-      row = '';
-    }
-    if (row && displayWidth(row) + 1 + displayWidth(w) > v) {
-      rows.push(row);
-      row = w;
-    } else {
-      row = row ? `${row} ${w}` : w;
-    }
-  }
-  if (row) rows.push(row);
-  const kept = rows.slice(0, maxLines);
-  const lines = kept.map((text, i) => field(i === 0 ? label : '', [seg(text, style)]));
-  if (inert.cut || rows.length > maxLines) lines[lines.length - 1]!.push(seg(TRUNCATION_MARK, 'marker'));
-  return lines;
+  const wrapped = wrappedParts(untrusted, { maxWidth: v, maxLines });
+  const last = wrapped.lines.length - 1;
+  return wrapped.lines.map((text, i) => field(i === 0 ? label : '', [seg(text, style), ...(wrapped.cut && i === last ? [seg(TRUNCATION_MARK, 'marker')] : [])]));
 }
 
 function scopeLines(r: RequestDetail, v: number): Line[] {

@@ -143,3 +143,12 @@ describe('isInert', () => {
     expect(isInert(inertText(hostile))).toBe(true);
   });
 });
+
+describe('wrapped text breaks between words', () => {
+  it('keeps words whole where a line has a space, and cuts a word longer than a line', async () => {
+    const { wrappedParts } = await import('../../core/untrusted-text.js');
+    expect(wrappedParts('may read it for 10 minutes', { maxWidth: 12, maxLines: 5 })).toEqual({ lines: ['may read it', 'for 10', 'minutes'], cut: false });
+    expect(wrappedParts('abcdefghij', { maxWidth: 4, maxLines: 5 })).toEqual({ lines: ['abcd', 'efgh', 'ij'], cut: false });
+    expect(wrappedParts('one two three four', { maxWidth: 7, maxLines: 2 }).cut).toBe(true);
+  });
+});
