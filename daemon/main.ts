@@ -9,6 +9,7 @@ import { forbidCoreDumps } from '../core/process-guard.js';
 import { IdleCollector, idleGarbageCollection } from './idle-collector.js';
 import { createNotifier } from './notify.js';
 import { createSigningMethods } from './signing/methods.js';
+import { clockFromEnvironment, TEST_CLOCK_ENV } from './test-clock.js';
 import { AlreadyRunningError, startDaemon } from './server.js';
 import { UserTable } from './users.js';
 
@@ -75,8 +76,10 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.failure;
   }
   let config: Config;
+  let clock;
   try {
     config = loadConfig(parsed.argv);
+    clock = clockFromEnvironment(process.env);
   } catch (err) {
     process.stderr.write(`secrets-dispatcher daemon: ${(err as Error).message}\n`);
     return EXIT.config;
@@ -100,7 +103,8 @@ export async function main(args: string[]): Promise<number> {
   const idle = new IdleCollector(idleGarbageCollection(logger.child('memory')));
   let daemon;
   try {
-    daemon = await startDaemon({ config, bus, logger, extraMethods: createSigningMethods, onActivity: () => idle.activity() });
+    if (process.env[TEST_CLOCK_ENV]) logger.warning('running on a test clock moved by a file', { env: TEST_CLOCK_ENV });
+    daemon = await startDaemon({ config, bus, logger, clock, extraMethods: createSigningMethods, onActivity: () => idle.activity() });
   } catch (err) {
     disconnectBus(bus);
     if (err instanceof AlreadyRunningError) {

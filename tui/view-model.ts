@@ -352,6 +352,24 @@ function floodLine(state: ConsoleState): Line | null {
   return [seg(` uid ${t.uid}: ${t.refused} requests refused since ${clock(t.since)}, too many waiting (queue full); new requests from it fail until the queue drains `, 'error')];
 }
 
+/**
+ * Under the title while any is in force: the rate limit that ends soonest, whose program it is
+ * (inert: an executable's path is the requester's to choose), and the key that lifts it.
+ */
+function cooldownLine(state: ConsoleState, width: number): Line | null {
+  const all = state.status?.cooldowns ?? [];
+  const n = all[0];
+  if (!n || state.connection !== 'connected') return null;
+  const why = {
+    cooldown: `in cooldown until ${clock(n.until)} (too many denied or unanswered), refused without asking`,
+    prompts: `asks too often: ${n.refused} refused until ${clock(n.until)}`,
+    burst: `read many items at once: its remembered decisions are paused until ${clock(n.until)} or you allow one`,
+  }[n.why];
+  const more = all.length > 1 ? ` (+${all.length - 1} more)` : '';
+  const tail = ` ${why}${more}; c lifts it `;
+  return [seg(' ', 'error'), ...shown(n.subject, Math.max(10, width - tail.length - 2), 'error'), seg(tail, 'error')];
+}
+
 const LIST_KEYS = 'y allow once  a allow+remember  n deny  j/k move  Enter detail  ? help  h history  r remembered  l lock  p passphrase';
 
 /**
@@ -444,6 +462,7 @@ function helpLines(): Line[] {
     ['h', 'history of decisions'],
     ['r', 'remembered decisions; d revokes the selected one'],
     ['l', 'lock the store'],
+    ['c', 'lift the rate limit shown under the title (a cooldown, paused remembered decisions, a cap)'],
     ['p', 'change the store\'s passphrase (asks for the current one, then the new one twice)'],
     ['Ctrl+R', 'at the unlock prompt: forgot the passphrase; set a new one with the recovery code'],
     ['Ctrl+L', 'paint the whole screen again'],
@@ -499,6 +518,8 @@ export function renderView(state: ConsoleState, size: Size, now: number): View {
   const top: Line[] = [titleLine(state, now)];
   const flood = floodLine(state);
   if (flood) top.push(flood);
+  const limited = cooldownLine(state, width);
+  if (limited) top.push(limited);
   const bottom: Line[] = [];
   const notice = noticeLine(state, now);
   // While a recovery code is up, only Enter counts: a prompt below it would only distract.
