@@ -4,7 +4,7 @@
 // when any .ts under core/, daemon/ or dbus-policy/ is newer than the built daemon (once per test
 // process), so a test run after an edit never exercises stale code.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +36,17 @@ export interface DaemonHarnessOptions {
   registerConsole?: boolean;
   /** Create and unlock the store through the console with TEST_PASSPHRASE (default true). */
   createStore?: boolean;
+  /** Run the daemon on a clock the test moves with advanceClock (daemon/test-clock.ts). */
+  testClock?: boolean;
 }
+
+/**
+ * Rate limits as tests get them unless they pass their own: out of the way, since a test plays
+ * one program (node) asking far more often than a person could answer.
+ */
+const RATE_LIMITS_OUT_OF_THE_WAY = {
+  promptsPerMinutePerSubject: 1_000_000, promptsPerMinutePerUid: 1_000_000, cooldownAfterUnanswered: 1_000_000, burstDistinctItems: 1_000_000,
+};
 
 export interface DaemonHarness {
   busAddress: string;
@@ -49,6 +59,8 @@ export interface DaemonHarness {
   readonly recoveryCode: string | null;
   console: ScriptedConsole;
   readonly daemonPid: number;
+  /** Move the daemon's wall and boot clocks forward (only with testClock). */
+  advanceClock(ms: number): void;
   /** The daemon's stderr so far (for failure messages). */
   daemonLog(): string;
   /** A request-interface peer: in this process, or as `user` in a child process. */
@@ -118,11 +130,21 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
     logLevel: 'debug',
     ...opts.config,
     store: { argon2MemoryKiB: 1024, argon2Iterations: 1, ...opts.config?.store },
+    rateLimits: { ...RATE_LIMITS_OUT_OF_THE_WAY, ...opts.config?.rateLimits },
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   chmodSync(configPath, 0o644);
   const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address };
   delete env.NOTIFY_SOCKET;
+  // The daemon's alone: its own file, writable by it only (daemon/test-clock.ts checks).
+  const clockFile = join(bus.dir, 'clock-offset-ms');
+  let clockOffset = 0;
+  const daemonEnv: NodeJS.ProcessEnv = { ...env };
+  if (opts.testClock) {
+    writeFileSync(clockFile, '0', { mode: 0o600 });
+    if (opts.companion) chownSync(clockFile, opts.companion.uid, opts.companion.gid);
+    daemonEnv.SD_TEST_CLOCK_FILE = clockFile;
+  }
 
   // If this test process dies without stop() (a killed run, a crashed worker), a reaper shell
   // sees its stdin close and stops the daemon and bus it was told about and removes the state.
@@ -140,7 +162,7 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
   const startDaemonProcess = async () => {
     log = '';
     const child = spawn(process.execPath, [CLI, 'daemon', '--config', configPath], {
-      env, stdio: ['ignore', 'ignore', 'pipe'], cwd: '/',
+      env: daemonEnv, stdio: ['ignore', 'ignore', 'pipe'], cwd: '/',
       ...(opts.companion ? { uid: opts.companion.uid, gid: opts.companion.gid } : {}),
     });
     child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
@@ -205,6 +227,14 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
     get recoveryCode() { return recoveryCode; },
     get daemonPid() { return daemon?.pid ?? -1; },
     daemonLog: () => log,
+    advanceClock(ms) {
+      if (!opts.testClock) throw new Error('advanceClock needs startDaemonHarness({ testClock: true })');
+      clockOffset += ms;
+      // Whole or not at all: the daemon reads the file on every clock call.
+      writeFileSync(`${clockFile}.new`, String(clockOffset), { mode: 0o600 });
+      if (opts.companion) chownSync(`${clockFile}.new`, opts.companion.uid, opts.companion.gid);
+      renameSync(`${clockFile}.new`, clockFile);
+    },
     async client(user) {
       const c = user && user.uid !== process.getuid?.() ? await connectAsUser(bus.address, user) : await connectInProcess(bus.address);
       clients.push(c);
@@ -254,6 +284,7 @@ export class ScriptedConsole {
       throttled: map.ThrottledUid.value >= 0
         ? { uid: map.ThrottledUid.value, refused: map.ThrottledRefused.value, since: Number(map.ThrottledSince.value) }
         : null,
+      cooldowns: JSON.parse(map.Cooldowns.value),
     };
   }
 
@@ -344,6 +375,10 @@ export class ScriptedConsole {
 
   async revoke(id: string): Promise<void> {
     await this.call({ member: 'Revoke', signature: 's', body: [id] });
+  }
+
+  async liftCooldown(id: string): Promise<void> {
+    await this.call({ member: 'LiftCooldown', signature: 's', body: [id] });
   }
 
   /** Drop the console's bus connection (as a crashed console would). */
