@@ -366,8 +366,8 @@ function cooldownLine(state: ConsoleState, width: number): Line | null {
     burst: `read many items at once: its remembered decisions are paused until ${clock(n.until)} or you allow one`,
   }[n.why];
   const more = all.length > 1 ? ` (+${all.length - 1} more)` : '';
-  const tail = ` ${why}${more}; c lifts it `;
-  return [seg(' ', 'error'), ...shown(n.subject, Math.max(10, width - tail.length - 2), 'error'), seg(tail, 'error')];
+  // The key first, so a narrow screen cuts the explanation, never the way out.
+  return [seg(` c lifts it${more}: `, 'error'), ...shown(n.subject, Math.max(10, Math.floor(width * 0.4)), 'error'), seg(` ${why} `, 'error')];
 }
 
 const LIST_KEYS = 'y allow once  a allow+remember  n deny  j/k move  Enter detail  ? help  h history  r remembered  l lock  p passphrase';
