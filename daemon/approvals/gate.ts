@@ -136,6 +136,7 @@ export class ApprovalQueue implements ApprovalGate {
     const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {
       this.pending.set(id, { request, input, owner: ownerBusName, deadline: due, admission, resolve, reject });
     });
+    this.limits?.prompted(input.requester);
     this.arm();
     this.audit(id, input, target, 'pending', { createdAt: now });
     this.opts.consoles.changed();

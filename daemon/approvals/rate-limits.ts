@@ -71,7 +71,7 @@ export class RateLimits {
 
   /**
    * Before a human is asked: while the subject is in cooldown or over a per-minute cap, the
-   * detail of the RateLimited refusal (why, until when); otherwise null, and the prompt counts.
+   * detail of the RateLimited refusal (why, until when); otherwise null. Only prompted() counts.
    */
   admit(requester: RequesterInfo): string | null {
     const subject = subjectOf(requester);
@@ -93,11 +93,22 @@ export class RateLimits {
       if (u.refused++ === 0) this.changed();
       return `programs of uid ${subject.uid} asked more than ${this.settings.promptsPerMinutePerUid} times a minute; try again after ${iso(this.wallAt(u.prompts[0]! + MINUTE))}.`;
     }
+    return null;
+  }
+
+  /**
+   * A human is being asked (the request is on the console): it counts towards the caps. Requests
+   * refused for another reason (no console, queue full) do not, so they keep their own error.
+   */
+  prompted(requester: RequesterInfo): void {
+    const subject = subjectOf(requester);
+    const s = this.subjectState(subject.key, subject.uid, subject.words);
+    const u = this.uidState(subject.uid);
+    const now = this.clock.boot();
     s.refused = 0;
     u.refused = 0;
     s.prompts.push(now);
     u.prompts.push(now);
-    return null;
   }
 
   /**

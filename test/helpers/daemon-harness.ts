@@ -1,7 +1,7 @@
 // The real daemon on a private system bus with our real policy, for every test that needs it.
 // Only the human is scripted (ScriptedConsole, a console-interface peer). The daemon runs as a
 // child process from dist/ (`node bin/secrets-dispatcher daemon`): the harness rebuilds dist/ first
-// when any .ts under core/, daemon/ or dbus-policy/ is newer than the built daemon (once per test
+// when any .ts under core/, daemon/, dbus-policy/, cli/ or tui/ is newer than the built daemon (once per test
 // process), so a test run after an edit never exercises stale code.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -97,7 +97,7 @@ function anyStale(dir: string): boolean {
 export function ensureBuilt(): void {
   if (buildChecked) return;
   const built = join(REPO_ROOT, 'dist', 'daemon', 'main.js');
-  if (['core', 'daemon', 'dbus-policy', 'cli'].some(anyStale)) {
+  if (['core', 'daemon', 'dbus-policy', 'cli', 'tui'].some(anyStale)) {
     spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')], { stdio: 'ignore', cwd: REPO_ROOT });
     if (!existsSync(built)) throw new Error('npm run build did not produce dist/daemon/main.js');
   }

@@ -32,6 +32,13 @@ function testClock() {
   };
 }
 
+/** What the gate does: check, and when a human is asked, count the prompt. */
+function ask(limits: RateLimits, r: RequesterInfo): string | null {
+  const refusal = limits.admit(r);
+  if (refusal === null) limits.prompted(r);
+  return refusal;
+}
+
 const PY = '/usr/bin/python3';
 const GIT = '/usr/bin/git';
 
@@ -52,34 +59,34 @@ describe('rate limits on their own', () => {
 
   it('caps prompts a minute per program, says until when, and lets it ask again a minute later', () => {
     const { limits, advance } = setup();
-    for (let i = 0; i < 3; i++) expect(limits.admit(requester(PY))).toBeNull();
-    expect(limits.admit(requester(PY))).toMatch(/^\/usr\/bin\/python3 \(uid 1000\) asked more than 3 times a minute; try again after 2023-11-14T22:14:20\.000Z\.$/);
+    for (let i = 0; i < 3; i++) expect(ask(limits, requester(PY))).toBeNull();
+    expect(ask(limits, requester(PY))).toMatch(/^\/usr\/bin\/python3 \(uid 1000\) asked more than 3 times a minute; try again after 2023-11-14T22:14:20\.000Z\.$/);
     // Another program of the same UID is not affected.
-    expect(limits.admit(requester(GIT))).toBeNull();
+    expect(ask(limits, requester(GIT))).toBeNull();
     expect(limits.notices()).toMatchObject([{ why: 'prompts', subject: '/usr/bin/python3 (uid 1000)', uid: 1000, refused: 1 }]);
     advance(60_000);
-    expect(limits.admit(requester(PY))).toBeNull();
+    expect(ask(limits, requester(PY))).toBeNull();
     expect(limits.notices()).toEqual([]);
   });
 
   it('caps prompts a minute per UID across programs, and not for another UID', () => {
     const { limits } = setup({ promptsPerMinutePerSubject: 100 });
-    for (let i = 0; i < 5; i++) expect(limits.admit(requester(`/usr/bin/p${i}`))).toBeNull();
-    expect(limits.admit(requester('/usr/bin/p9'))).toMatch(/^programs of uid 1000 asked more than 5 times a minute/);
-    expect(limits.admit(requester('/usr/bin/p9', { uid: 1001 }))).toBeNull();
+    for (let i = 0; i < 5; i++) expect(ask(limits, requester(`/usr/bin/p${i}`))).toBeNull();
+    expect(ask(limits, requester('/usr/bin/p9'))).toMatch(/^programs of uid 1000 asked more than 5 times a minute/);
+    expect(ask(limits, requester('/usr/bin/p9', { uid: 1001 }))).toBeNull();
     expect(limits.notices()).toMatchObject([{ why: 'prompts', subject: 'any program of uid 1000', uid: 1000 }]);
   });
 
   it('keys on the verified executable, never on a claimed one', () => {
     const { limits } = setup();
     // A python script claiming to be git uses up python's allowance, not git's...
-    for (let i = 0; i < 3; i++) expect(limits.admit(requester(PY, { claimed: { 'requester.exe': GIT, via: 'agent' } }))).toBeNull();
-    expect(limits.admit(requester(GIT))).toBeNull();
+    for (let i = 0; i < 3; i++) expect(ask(limits, requester(PY, { claimed: { 'requester.exe': GIT, via: 'agent' } }))).toBeNull();
+    expect(ask(limits, requester(GIT))).toBeNull();
     // ...and claiming something new each time does not escape it.
-    expect(limits.admit(requester(PY, { claimed: { 'requester.exe': '/usr/bin/fresh-name' } }))).toMatch(/python3/);
+    expect(ask(limits, requester(PY, { claimed: { 'requester.exe': '/usr/bin/fresh-name' } }))).toMatch(/python3/);
     for (let i = 0; i < 3; i++) limits.finished(requester(PY, { claimed: { 'requester.exe': GIT } }), 'denied');
-    expect(limits.admit(requester(PY))).toMatch(/cooldown/);
-    expect(limits.admit(requester(GIT))).toBeNull();
+    expect(ask(limits, requester(PY))).toMatch(/cooldown/);
+    expect(ask(limits, requester(GIT))).toBeNull();
   });
 
   it('after K denied or unanswered prompts within the window: a cooldown of T minutes on the boot clock', () => {
@@ -88,20 +95,20 @@ describe('rate limits on their own', () => {
     limits.finished(requester(PY), 'expired');
     // An approval in between does not wipe what came before: denials within the window add up.
     limits.finished(requester(PY), 'approved');
-    expect(limits.admit(requester(PY))).toBeNull();
+    expect(ask(limits, requester(PY))).toBeNull();
     const before = changes();
     limits.finished(requester(PY), 'cancelled');
     expect(changes()).toBe(before + 1);
-    const refusal = limits.admit(requester(PY));
+    const refusal = ask(limits, requester(PY));
     expect(refusal).toContain('/usr/bin/python3 (uid 1000) is in cooldown until 2023-11-14T22:28:20.000Z after 3 requests denied or unanswered');
     expect(limits.notices()).toMatchObject([{ why: 'cooldown', uid: 1000, until: Date.parse('2023-11-14T22:28:20.000Z'), refused: 1 }]);
     // Setting the wall clock forward ends nothing; only time passing does.
     stepWall(3_600_000);
-    expect(limits.admit(requester(PY))).toMatch(/cooldown/);
+    expect(ask(limits, requester(PY))).toMatch(/cooldown/);
     advance(15 * 60_000 - 1);
-    expect(limits.admit(requester(PY))).toMatch(/cooldown/);
+    expect(ask(limits, requester(PY))).toMatch(/cooldown/);
     advance(1);
-    expect(limits.admit(requester(PY))).toBeNull();
+    expect(ask(limits, requester(PY))).toBeNull();
   });
 
   it('denials spread wider than the window never add up to a cooldown', () => {
@@ -110,7 +117,7 @@ describe('rate limits on their own', () => {
       limits.finished(requester(PY), 'denied');
       advance(5 * 60_000 + 1);
     }
-    expect(limits.admit(requester(PY))).toBeNull();
+    expect(ask(limits, requester(PY))).toBeNull();
   });
 
   it('requests already waiting when a cooldown began do not extend it', () => {
@@ -119,7 +126,7 @@ describe('rate limits on their own', () => {
     advance(60_000);
     for (let i = 0; i < 6; i++) limits.finished(requester(PY), 'expired');
     advance(14 * 60_000);
-    expect(limits.admit(requester(PY))).toBeNull();
+    expect(ask(limits, requester(PY))).toBeNull();
   });
 
   it('a burst of distinct items under grants pauses them until a human approves one', () => {
@@ -156,17 +163,17 @@ describe('rate limits on their own', () => {
     const [notice] = limits.notices();
     expect(limits.lift('c000000000000')).toBeNull();
     expect(limits.lift(notice!.id)).toEqual({ subject: '/usr/bin/python3 (uid 1000)', uid: 1000 });
-    expect(limits.admit(requester(PY))).toBeNull();
+    expect(ask(limits, requester(PY))).toBeNull();
     expect(limits.notices()).toEqual([]);
   });
 
   it('keeps nothing for subjects whose limits are over, however many executables a caller tries', () => {
     const { limits, advance } = setup({ promptsPerMinutePerUid: 1_000_000 });
-    for (let i = 0; i < 5000; i++) limits.admit(requester(`/tmp/copy${i}`));
+    for (let i = 0; i < 5000; i++) ask(limits, requester(`/tmp/copy${i}`));
     const size = () => (limits as unknown as { subjects: Map<string, unknown> }).subjects.size;
     advance(11 * 60_000);
     // As many again, later: the first lot, long over, is forgotten on the way.
-    for (let i = 0; i < 5000; i++) limits.admit(requester(`/tmp/again${i}`));
+    for (let i = 0; i < 5000; i++) ask(limits, requester(`/tmp/again${i}`));
     expect(size()).toBeLessThanOrEqual(5000 + 64);
     advance(11 * 60_000);
     expect(limits.notices()).toEqual([]);
@@ -201,7 +208,7 @@ describe('rate limits in the approval queue', () => {
       clock: time.clock, storeLocked: () => false, requesterChange: () => null,
     });
     queues.push(queue);
-    return { queue, audit, ...time };
+    return { queue, audit, consoles, ...time };
   };
   const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error) => ({ ok: false as const, error }));
 
@@ -214,6 +221,15 @@ describe('rate limits in the approval queue', () => {
     // git, of the same UID, is still asked.
     void settle(queue.request(read(requester(GIT)), ':1.6'));
     expect(queue.size).toBe(4);
+  });
+
+  it('requests refused for another reason (no console) keep their error and do not use up the allowance', async () => {
+    const { queue, consoles } = setup();
+    consoles.gone(':1.console');
+    for (let i = 0; i < 10; i++) await expect(queue.request(read(requester(PY)), ':1.5')).rejects.toMatchObject({ code: 'NoConsole' });
+    consoles.register(':1.console');
+    void settle(queue.request(read(requester(PY)), ':1.5'));
+    expect(queue.size).toBe(1);
   });
 
   it('unanswered prompts put the program into cooldown; the console lifts it; a lock does not count', async () => {
