@@ -12,7 +12,12 @@ import { systemClock, type Clock } from './clock.js';
 export const TEST_CLOCK_ENV = 'SD_TEST_CLOCK_FILE';
 
 function readOffset(path: string): number {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    throw new SdError('Config', `${TEST_CLOCK_ENV}: cannot open ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}; a symlink is refused).`);
+  }
   try {
     const st = fstatSync(fd);
     if (st.uid !== process.geteuid?.() || (st.mode & 0o022) !== 0) {
