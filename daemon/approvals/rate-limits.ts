@@ -121,9 +121,9 @@ export class RateLimits {
     const now = this.clock.boot();
     this.expire(s);
     if (s.burstPause) return true;
-    const cutoff = now - this.settings.burstSeconds * 1000;
-    for (const [item, at] of s.reads) if (at <= cutoff) s.reads.delete(item);
+    forgetReadsBefore(s.reads, now - this.settings.burstSeconds * 1000);
     for (const item of itemIds) {
+      // Delete first: the map stays in order of the last read, oldest first.
       s.reads.delete(item);
       s.reads.set(item, now);
     }
@@ -248,7 +248,7 @@ export class RateLimits {
       this.expire(s);
       dropBefore(s.prompts, now - MINUTE);
       dropBefore(s.unanswered, window);
-      for (const [item, at] of s.reads) if (at <= burst) s.reads.delete(item);
+      forgetReadsBefore(s.reads, burst);
       if (!s.cooldown && !s.burstPause && !s.prompts.length && !s.unanswered.length && !s.reads.size) this.subjects.delete(key);
     }
     for (const [uid, u] of this.uids) {
@@ -260,6 +260,14 @@ export class RateLimits {
   /** A boot-clock instant as wall time for display: now plus how far away it is. */
   private wallAt(boot: number): number {
     return Math.round(this.clock.wall() + Math.max(0, boot - this.clock.boot()));
+  }
+}
+
+/** Reads are kept oldest first, so this stops at the first one still within the burst's seconds. */
+function forgetReadsBefore(reads: Map<string, number>, cutoff: number): void {
+  for (const [item, at] of reads) {
+    if (at > cutoff) return;
+    reads.delete(item);
   }
 }
 
