@@ -16,6 +16,7 @@
 // ends a cooldown early nor makes one last longer.
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../../core/config.js';
+import { LIMITS } from '../../core/limits.js';
 import type { RateLimitNotice, RequesterInfo } from '../../core/wire.js';
 import { deadline, displayEnd, ended, type Clock, type Lifetime } from '../clock.js';
 
@@ -182,7 +183,8 @@ export class RateLimits {
       }
     }
     this.prune(now);
-    return out.sort((a, b) => a.until - b.until);
+    // However many executables a caller runs into limits, Status stays display-sized.
+    return out.sort((a, b) => a.until - b.until).slice(0, LIMITS.shownListRows);
   }
 
   /** The console lifts a limit: the subject (or UID) starts afresh. False: no such id. */
