@@ -117,7 +117,10 @@ async function startOurs(): Promise<Stack> {
   dirs.push(stateDir);
   chmodSync(stateDir, 0o700);
   const configPath = join(policyDir, 'config.json');
-  writeFileSync(configPath, JSON.stringify({ desktopUser: user, companionUser: user, stateDir, logLevel: 'warning', maxPendingPerRequester: 1000, budgets: { createsWithoutAskingPerHour: 1_000_000 }, store: { argon2MemoryKiB: 1024, argon2Iterations: 1 } }));
+  writeFileSync(configPath, JSON.stringify({ desktopUser: user, companionUser: user, stateDir, logLevel: 'warning', maxPendingPerRequester: 1000, budgets: { createsWithoutAskingPerHour: 1_000_000 },
+    // 100 clients approved at once and reading 100 items through one agent: far past what a person
+    // could be asked a minute, and a burst by the rate limits' measure.
+    rateLimits: { promptsPerMinutePerSubject: 1_000_000, promptsPerMinutePerUid: 1_000_000, burstDistinctItems: 1_000_000 }, store: { argon2MemoryKiB: 1024, argon2Iterations: 1 } }));
   const sessionAddress = await startBus('session', []);
   const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: systemAddress, DBUS_SESSION_BUS_ADDRESS: sessionAddress };
   delete env.NOTIFY_SOCKET;

@@ -105,6 +105,8 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, 'config.json'), JSON.stringify({
       desktopUser: user, companionUser: user, stateDir, requestTimeoutSeconds: 3600, maxPendingPerRequester: Math.max(50, PENDING + 10), budgets: { pendingPerUid: PENDING + 10, pendingTotal: PENDING + 10 },
       console: { guardMs: GUARD_MS }, store: { argon2MemoryKiB: 1024, argon2Iterations: 1 },
+      // Thousands of prompts from one node process, most never answered: the rate limits would refuse them.
+      rateLimits: { promptsPerMinutePerSubject: 1_000_000, promptsPerMinutePerUid: 1_000_000, cooldownAfterUnanswered: 1_000_000 },
     }));
     const daemon = spawn(process.execPath, ['--', join(ROOT, 'bin', 'secrets-dispatcher'), 'daemon', '--config', join(dir, 'config.json')], { env, stdio: ['ignore', 'ignore', 'ignore'] });
     children.push(daemon);

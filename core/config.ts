@@ -42,6 +42,22 @@ export const configSchema = z.strictObject({
   audit: z.strictObject({
     retentionDays: z.number().int().min(0).max(36_500).default(365),
   }).prefault({}),
+  /**
+   * How often one program may ask a human, keyed on what the daemon verified (the bus UID and the
+   * executable of the connection's opener, never a claim): prompts a minute per program and per
+   * UID (over it: RateLimited at once); after so many denied or unanswered prompts within the
+   * window, a cooldown (refused without asking); a burst of distinct items read under remembered
+   * decisions pauses them and asks (daemon/approvals/rate-limits.ts).
+   */
+  rateLimits: z.strictObject({
+    promptsPerMinutePerSubject: z.number().int().min(1).max(1_000_000).default(12),
+    promptsPerMinutePerUid: z.number().int().min(1).max(1_000_000).default(30),
+    cooldownAfterUnanswered: z.number().int().min(1).max(1_000_000).default(5),
+    cooldownWindowMinutes: z.number().int().min(1).max(1440).default(10),
+    cooldownMinutes: z.number().int().min(1).max(1440).default(10),
+    burstDistinctItems: z.number().int().min(2).max(1_000_000).default(30),
+    burstSeconds: z.number().int().min(1).max(3600).default(10),
+  }).prefault({}),
   store: z.strictObject({
     argon2MemoryKiB: z.number().int().min(8).max(4 * 1024 * 1024).default(65_536),
     argon2Iterations: z.number().int().min(1).max(64).default(3),

@@ -237,4 +237,24 @@ export interface DaemonStatus {
   requestTimeoutSeconds: number;
   /** A flood being refused with QueueFull: whose, how many so far, since when (ms since the epoch). */
   throttled: { uid: number; refused: number; since: number } | null;
+  /** Rate limits in force (daemon/approvals/rate-limits.ts), soonest to end first; absent: none. */
+  cooldowns?: RateLimitNotice[];
+}
+
+/**
+ * A limit the daemon enforces on a program (its verified executable and UID) or on a whole UID:
+ * `prompts`, over the prompts-a-minute cap; `cooldown`, refused without asking after too many
+ * denied or unanswered requests; `burst`, its remembered decisions paused after a burst of reads.
+ */
+export interface RateLimitNotice {
+  /** What LiftCooldown takes. */
+  id: string;
+  /** Our own words: "/usr/bin/python3 (uid 1000)" or "any program of uid 1000". */
+  subject: string;
+  uid: number;
+  why: 'prompts' | 'cooldown' | 'burst';
+  /** When it ends by itself (ms since the epoch, as of the Status call). */
+  until: number;
+  /** Requests refused since it began. */
+  refused: number;
 }

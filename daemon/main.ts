@@ -10,6 +10,7 @@ import { forbidCoreDumps } from '../core/process-guard.js';
 import { IdleCollector, idleGarbageCollection } from './idle-collector.js';
 import { createNotifier } from './notify.js';
 import { createSigningMethods } from './signing/methods.js';
+import { clockFromEnvironment, TEST_CLOCK_ENV } from './test-clock.js';
 import { AlreadyRunningError, startDaemon } from './server.js';
 import { UserTable } from './users.js';
 
@@ -78,8 +79,10 @@ export async function main(args: string[]): Promise<number> {
   }
   let config: Config;
   let adminRules: LoadedAdminRule[];
+  let clock;
   try {
     config = loadConfig(parsed.argv);
+    clock = clockFromEnvironment(process.env);
     // Read once: a changed file takes effect when the daemon restarts. A bad one stops it here
     // (exit 78), and the unit's RestartPreventExitStatus=78 keeps systemd from retrying.
     const policyDir = parsed.argv.policyDir ?? DEFAULT_POLICY_DIR;
@@ -107,7 +110,8 @@ export async function main(args: string[]): Promise<number> {
   const idle = new IdleCollector(idleGarbageCollection(logger.child('memory')));
   let daemon;
   try {
-    daemon = await startDaemon({ config, bus, logger, adminRules, extraMethods: createSigningMethods, onActivity: () => idle.activity() });
+    if (process.env[TEST_CLOCK_ENV]) logger.warning('running on a test clock moved by a file', { env: TEST_CLOCK_ENV });
+    daemon = await startDaemon({ config, bus, logger, adminRules, clock, extraMethods: createSigningMethods, onActivity: () => idle.activity() });
   } catch (err) {
     disconnectBus(bus);
     if (err instanceof AlreadyRunningError) {

@@ -224,6 +224,15 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
           fail('Cannot update the remembered decisions', err);
         }
         return;
+      case 'lift-cooldown':
+        try {
+          await client.liftCooldown(action.id);
+          update((s) => notify(s, 'Rate limit lifted: that program is asked again.', 'info', now()));
+        } catch (err) {
+          fail('Cannot lift the rate limit', err);
+        }
+        await client.refresh();
+        return;
       case 'redraw':
         lastView = renderView(state, screen.size, now());
         screen.redraw(lastView);

@@ -7,7 +7,7 @@
 // restart.
 import { callMethod, connectBus, disconnectBus, fromVariantMap, type Message, type MessageBus } from '../core/dbus/bus.js';
 import { CONSOLE_INTERFACE, DBUS_INTERFACE, DBUS_NAME, DBUS_PATH, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH } from '../core/names.js';
-import type { DaemonStatus, DecisionVerb, HistoryEntry, PendingList, RememberedDecision, RequestDetail } from '../core/wire.js';
+import type { DaemonStatus, DecisionVerb, HistoryEntry, PendingList, RateLimitNotice, RememberedDecision, RequestDetail } from '../core/wire.js';
 
 export interface ConsoleClientEvents {
   /** The daemon's status and queue, read together after each Changed; the next read waits for it. */
@@ -39,7 +39,23 @@ export function parseStatus(untrusted: unknown): DaemonStatus {
     throttled: typeof m.ThrottledUid === 'number' && m.ThrottledUid >= 0 && typeof m.ThrottledRefused === 'number'
       ? { uid: m.ThrottledUid, refused: m.ThrottledRefused, since: Number(m.ThrottledSince) }
       : null,
+    cooldowns: parseCooldowns(m.Cooldowns),
   };
+}
+
+/** Status' Cooldowns (JSON RateLimitNotice[]); anything malformed is left out rather than trusted. */
+function parseCooldowns(untrusted: unknown): RateLimitNotice[] {
+  if (typeof untrusted !== 'string') return [];
+  let list: unknown;
+  try {
+    list = JSON.parse(untrusted);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(list)) return [];
+  return list.filter((n): n is RateLimitNotice => !!n && typeof n === 'object'
+    && typeof n.id === 'string' && typeof n.subject === 'string' && typeof n.uid === 'number'
+    && ['prompts', 'cooldown', 'burst'].includes(n.why) && typeof n.until === 'number' && typeof n.refused === 'number');
 }
 
 export class ConsoleClient {
@@ -261,5 +277,9 @@ export class ConsoleClient {
   async revokeAll(): Promise<number> {
     const [n] = await this.call('RevokeAll');
     return Number(n);
+  }
+
+  async liftCooldown(id: string): Promise<void> {
+    await this.call('LiftCooldown', 's', [id]);
   }
 }

@@ -29,6 +29,8 @@ export type Action =
   | { type: 'revoke'; id: string }
   /** X in the remembered view: every grant and rule, the store's included. */
   | { type: 'revoke-all' }
+  /** End the rate limit the list's banner shows (its id from Status). */
+  | { type: 'lift-cooldown'; id: string }
   /** Ctrl+L: paint the whole screen again, whatever the terminal shows now. */
   | { type: 'redraw' }
   | { type: 'quit' };
@@ -127,6 +129,11 @@ function listKey(state: ConsoleState, key: Key, now: number): KeyResult {
       return { state: { ...state, mode: 'remembered', rememberedIndex: 0 }, actions: [{ type: 'load-remembered' }] };
     case 'l':
       return { state, actions: [{ type: 'lock' }] };
+    case 'c': {
+      // The one the banner under the title shows, and no other.
+      const shown = state.status?.cooldowns?.[0];
+      return { state, actions: shown ? [{ type: 'lift-cooldown', id: shown.id }] : [] };
+    }
     case 'p':
       if (!state.status?.initialized || state.status.locked) {
         return { state: notify(state, 'The passphrase can be changed while the store is unlocked.', 'warn', now), actions: [] };

@@ -396,6 +396,24 @@ function floodLine(state: ConsoleState): Line | null {
   return [seg(` uid ${t.uid}: ${t.refused} requests refused since ${clock(t.since)}, too many waiting (queue full); new requests from it fail until the queue drains `, 'error')];
 }
 
+/**
+ * Under the title while any is in force: the rate limit that ends soonest, whose program it is
+ * (inert: an executable's path is the requester's to choose), and the key that lifts it.
+ */
+function cooldownLine(state: ConsoleState, width: number): Line | null {
+  const all = state.status?.cooldowns ?? [];
+  const n = all[0];
+  if (!n || state.connection !== 'connected') return null;
+  const why = {
+    cooldown: `in cooldown until ${clock(n.until)} (too many denied or unanswered), refused without asking`,
+    prompts: `asks too often: ${n.refused} refused until ${clock(n.until)}`,
+    burst: `read many items at once: its remembered decisions are paused until ${clock(n.until)} or you allow one`,
+  }[n.why];
+  const more = all.length > 1 ? ` (+${all.length - 1} more)` : '';
+  // The key first, so a narrow screen cuts the explanation, never the way out.
+  return [seg(` c lifts it${more}: `, 'error'), ...shown(n.subject, Math.max(10, Math.floor(width * 0.4)), 'error'), seg(` ${why} `, 'error')];
+}
+
 const LIST_KEYS = 'y allow once  a allow+remember  n deny  j/k move  Enter detail  ? help  h history  r remembered  l lock  p passphrase';
 
 /**
@@ -492,6 +510,7 @@ function helpLines(): Line[] {
     ['h', 'history of decisions'],
     ['r', 'remembered decisions and rules; d revokes the selected one, X revokes everything'],
     ['l', 'lock the store'],
+    ['c', 'lift the rate limit shown under the title (a cooldown, paused remembered decisions, a cap)'],
     ['p', 'change the store\'s passphrase (asks for the current one, then the new one twice)'],
     ['Ctrl+R', 'at the unlock prompt: forgot the passphrase; set a new one with the recovery code'],
     ['Ctrl+L', 'paint the whole screen again'],
@@ -549,6 +568,8 @@ export function renderView(state: ConsoleState, size: Size, now: number): View {
   const top: Line[] = [titleLine(state, now)];
   const flood = floodLine(state);
   if (flood) top.push(flood);
+  const limited = cooldownLine(state, width);
+  if (limited) top.push(limited);
   const bottom: Line[] = [];
   const notice = noticeLine(state, now);
   // While a recovery code is up, only Enter counts: a prompt below it would only distract.

@@ -22,6 +22,8 @@ import { subjectsOf, type SessionReader, type Subjects } from './grant-scope.js'
 import { persistedForm, RememberedDecisions, type OpenerAlive, type PersistedRule } from './remembered.js';
 import { offersFor, planFor, plansFor, rememberVerb, type ScopePlan, type ScopeVerb } from './scopes.js';
 
+import { RateLimits } from './rate-limits.js';
+
 /** Where "always" and "deny always" are kept: the store's rules (sealed like items), while unlocked. */
 export interface RuleStore {
   list(): PersistedRule[];
@@ -30,7 +32,9 @@ export interface RuleStore {
 }
 
 export interface GateOptions {
-  config: Pick<Config, 'requestTimeoutSeconds' | 'rememberMinutes' | 'maxPendingPerRequester'> & { budgets: Pick<Config['budgets'], 'pendingPerUid' | 'pendingTotal' | 'pendingMiBPerUid' | 'pendingMiBTotal'> };
+  config: Pick<Config, 'requestTimeoutSeconds' | 'rememberMinutes' | 'maxPendingPerRequester'> & { budgets: Pick<Config['budgets'], 'pendingPerUid' | 'pendingTotal' | 'pendingMiBPerUid' | 'pendingMiBTotal'> }
+    /** Absent: no rate limits (the daemon always passes its config's). */
+    & Partial<Pick<Config, 'rateLimits'>>;
   consoles: ConsoleRegistry;
   audit: AuditSink;
   logger: Logger;
@@ -73,6 +77,8 @@ export interface Throttling { uid: number; refused: number; sinceWall: number; l
 
 export class ApprovalQueue implements ApprovalGate {
   readonly remembered: RememberedDecisions;
+  /** Null only where the config has none (unit tests of the queue itself). */
+  readonly limits: RateLimits | null;
   private readonly pending = new Map<string, Entry>();
   private readonly budget: PendingBudget;
   private timer: NodeJS.Timeout | null = null;
@@ -81,6 +87,7 @@ export class ApprovalQueue implements ApprovalGate {
 
   constructor(private readonly opts: GateOptions) {
     this.remembered = new RememberedDecisions(opts.clock, opts.openerAlive);
+    this.limits = opts.config.rateLimits ? new RateLimits(opts.clock, opts.config.rateLimits, () => opts.consoles.changed()) : null;
     const { maxPendingPerRequester, budgets } = opts.config;
     this.budget = new PendingBudget({
       perConnection: maxPendingPerRequester, perUid: budgets.pendingPerUid, total: budgets.pendingTotal,
@@ -127,13 +134,16 @@ export class ApprovalQueue implements ApprovalGate {
       }
       // A high-tier item or key is asked every time: no grant answers for it.
       const grant = tier === 'high' ? null : this.remembered.covers(kind, uid, targets, anchorsOf(subjects));
-      if (grant) {
+      // A burst of reads under grants pauses them: this read is asked like any other.
+      if (grant && !(input.kind === 'secret' && this.limits?.burstPaused(input.requester, targets))) {
         const until = grant.expiresAt ? ` until ${new Date(grant.expiresAt).toISOString()}` : '';
         this.audit(id, input, target, 'remembered', { createdAt: now, decidedAt: now, scope: `remembered ${grant.id} (${grant.scope})${until}`, rule: grant.id });
         return { decision: 'remembered' };
       }
     }
     if (input.onlyIfRemembered) throw new SdError('NotRemembered');
+    const limited = this.limits?.admit(input.requester);
+    if (limited) refuse('RateLimited', limited);
     if (!this.opts.consoles.connected) refuse('NoConsole');
     const admission = this.budget.admit(ownerBusName, input.requester.uid, pendingBytes(input));
     if ('over' in admission) {
@@ -160,6 +170,7 @@ export class ApprovalQueue implements ApprovalGate {
     const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {
       this.pending.set(id, { request, input, subjects, owner: ownerBusName, deadline: due, admission, resolve, reject });
     });
+    this.limits?.prompted(input.requester);
     this.arm();
     this.audit(id, input, target, 'pending', { createdAt: now });
     this.opts.consoles.changed();
@@ -338,6 +349,16 @@ export class ApprovalQueue implements ApprovalGate {
     return ids.length;
   }
 
+  /** The console lifts a cooldown, a paused grant or a cap (rate-limits.ts); audited like a revoke. */
+  liftLimit(id: string): void {
+    const lifted = this.limits?.lift(id);
+    if (!lifted) throw new SdError('NotFound', 'No rate limit with that id (it may have ended).');
+    const now = this.opts.clock.wall();
+    this.opts.audit.record({
+      requestId: id, kind: 'store', requester: null, target: `rate limit: ${lifted.subject}`, outcome: 'done', detail: 'lifted on the console', createdAt: now, decidedAt: now,
+    });
+  }
+
   close(): void {
     this.cancelAll('Cancelled', 'The daemon is stopping.');
     if (this.timer) clearTimeout(this.timer);
@@ -367,6 +388,8 @@ export class ApprovalQueue implements ApprovalGate {
 
   private finish(entry: Entry, outcome: 'approved' | 'denied' | 'expired' | 'cancelled', err: SdError | null, scope?: string, rule?: string): void {
     this.budget.release(entry.admission);
+    // A lock ends every waiting request; that is not the requester pestering anyone.
+    if (err?.code !== 'StoreLocked') this.limits?.finished(entry.input.requester, outcome);
     const now = this.opts.clock.wall();
     this.audit(entry.request.id, entry.input, auditTarget(entry.input), outcome, {
       createdAt: entry.request.createdAt, decidedAt: now, scope: scope ?? null, detail: err ? err.code : null, rule: rule ?? null,

@@ -2,6 +2,7 @@
 // it. The console lists what waits (display-sized rows), reads one request's detail when it is
 // shown, decides, and manages the store's passphrase. Rich values are JSON (core/wire.ts types);
 // Changed(generation) is unicast to registered consoles only.
+import { Variant } from '../../core/dbus/bus.js';
 import type { InterfaceSpec } from '../../core/dbus/introspection.js';
 import type { CallContext, InterfaceImpl } from '../../core/dbus/service.js';
 import { SdError, isSdError } from '../../core/errors.js';
@@ -52,7 +53,9 @@ export function buildConsoleInterface(spec: InterfaceSpec, deps: ConsoleDeps): I
       consoles.register(ctx.sender);
       services.logger.info('console registered', { busName: ctx.sender });
     },
-    Status: () => hooks.status(),
+    // The request interface's keys plus the rate limits in force (JSON RateLimitNotice[]): which
+    // programs are refused and why is for the human, not for the programs themselves.
+    Status: () => ({ ...hooks.status(), Cooldowns: new Variant('s', JSON.stringify(queue.limits?.notices() ?? [])) }),
     ListPending: () => JSON.stringify(pendingListForConsole(queue.list())),
     GetRequest: ([untrustedId]: [string]) => JSON.stringify(detailForConsole(queue.get(validId(untrustedId, 'request id')))),
     Decide: ([untrustedId, untrustedVerb, minutes]: [string, string, number]) => {
@@ -83,6 +86,7 @@ export function buildConsoleInterface(spec: InterfaceSpec, deps: ConsoleDeps): I
     ListRemembered: () => JSON.stringify(queue.listRemembered()),
     Revoke: ([untrustedId]: [string]) => queue.revoke(validId(untrustedId, 'remembered decision id')),
     RevokeAll: () => queue.revokeAll(),
+    LiftCooldown: ([untrustedId]: [string]) => queue.liftLimit(validId(untrustedId, 'rate limit id')),
   };
   return { spec, methods, authorize: (ctx) => services.requesters.assertCompanionCaller(ctx) };
 }

@@ -1,10 +1,10 @@
 // The real daemon on a private system bus with our real policy, for every test that needs it.
 // Only the human is scripted (ScriptedConsole, a console-interface peer). The daemon runs as a
 // child process from dist/ (`node bin/secrets-dispatcher daemon`): the harness rebuilds dist/ first
-// when any .ts under core/, daemon/ or dbus-policy/ is newer than the built daemon (once per test
+// when any .ts under core/, daemon/, dbus-policy/, cli/ or tui/ is newer than the built daemon (once per test
 // process), so a test run after an edit never exercises stale code.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +42,17 @@ export interface DaemonHarnessOptions {
    * (the daemon trusts only root's directories, so a non-root run keeps the default path).
    */
   policyDir?: string;
+  /** Run the daemon on a clock the test moves with advanceClock (daemon/test-clock.ts). */
+  testClock?: boolean;
 }
+
+/**
+ * Rate limits as tests get them unless they pass their own: out of the way, since a test plays
+ * one program (node) asking far more often than a person could answer.
+ */
+const RATE_LIMITS_OUT_OF_THE_WAY = {
+  promptsPerMinutePerSubject: 1_000_000, promptsPerMinutePerUid: 1_000_000, cooldownAfterUnanswered: 1_000_000, burstDistinctItems: 1_000_000,
+};
 
 export interface DaemonHarness {
   busAddress: string;
@@ -55,6 +65,8 @@ export interface DaemonHarness {
   readonly recoveryCode: string | null;
   console: ScriptedConsole;
   readonly daemonPid: number;
+  /** Move the daemon's wall and boot clocks forward (only with testClock). */
+  advanceClock(ms: number): void;
   /** The daemon's stderr so far (for failure messages). */
   daemonLog(): string;
   /** A request-interface peer: in this process, or as `user` in a child process. */
@@ -91,7 +103,7 @@ function anyStale(dir: string): boolean {
 export function ensureBuilt(): void {
   if (buildChecked) return;
   const built = join(REPO_ROOT, 'dist', 'daemon', 'main.js');
-  if (['core', 'daemon', 'dbus-policy', 'cli'].some(anyStale)) {
+  if (['core', 'daemon', 'dbus-policy', 'cli', 'tui'].some(anyStale)) {
     spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')], { stdio: 'ignore', cwd: REPO_ROOT });
     if (!existsSync(built)) throw new Error('npm run build did not produce dist/daemon/main.js');
   }
@@ -124,6 +136,7 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
     logLevel: 'debug',
     ...opts.config,
     store: { argon2MemoryKiB: 1024, argon2Iterations: 1, ...opts.config?.store },
+    rateLimits: { ...RATE_LIMITS_OUT_OF_THE_WAY, ...opts.config?.rateLimits },
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   chmodSync(configPath, 0o644);
@@ -131,6 +144,15 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
   if (policyDir && !opts.policyDir) mkdirSync(policyDir, { mode: 0o755 });
   const env: NodeJS.ProcessEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address };
   delete env.NOTIFY_SOCKET;
+  // The daemon's alone: its own file, writable by it only (daemon/test-clock.ts checks).
+  const clockFile = join(bus.dir, 'clock-offset-ms');
+  let clockOffset = 0;
+  const daemonEnv: NodeJS.ProcessEnv = { ...env };
+  if (opts.testClock) {
+    writeFileSync(clockFile, '0', { mode: 0o600 });
+    if (opts.companion) chownSync(clockFile, opts.companion.uid, opts.companion.gid);
+    daemonEnv.SD_TEST_CLOCK_FILE = clockFile;
+  }
 
   // If this test process dies without stop() (a killed run, a crashed worker), a reaper shell
   // sees its stdin close and stops the daemon and bus it was told about and removes the state.
@@ -148,7 +170,7 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
   const startDaemonProcess = async () => {
     log = '';
     const child = spawn(process.execPath, [CLI, 'daemon', '--config', configPath, ...(policyDir ? ['--policy-dir', policyDir] : [])], {
-      env, stdio: ['ignore', 'ignore', 'pipe'], cwd: '/',
+      env: daemonEnv, stdio: ['ignore', 'ignore', 'pipe'], cwd: '/',
       ...(opts.companion ? { uid: opts.companion.uid, gid: opts.companion.gid } : {}),
     });
     child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
@@ -213,6 +235,14 @@ export async function startDaemonHarness(opts: DaemonHarnessOptions = {}): Promi
     get recoveryCode() { return recoveryCode; },
     get daemonPid() { return daemon?.pid ?? -1; },
     daemonLog: () => log,
+    advanceClock(ms) {
+      if (!opts.testClock) throw new Error('advanceClock needs startDaemonHarness({ testClock: true })');
+      clockOffset += ms;
+      // Whole or not at all: the daemon reads the file on every clock call.
+      writeFileSync(`${clockFile}.new`, String(clockOffset), { mode: 0o600 });
+      if (opts.companion) chownSync(`${clockFile}.new`, opts.companion.uid, opts.companion.gid);
+      renameSync(`${clockFile}.new`, clockFile);
+    },
     async client(user) {
       const c = user && user.uid !== process.getuid?.() ? await connectAsUser(bus.address, user) : await connectInProcess(bus.address);
       clients.push(c);
@@ -262,6 +292,7 @@ export class ScriptedConsole {
       throttled: map.ThrottledUid.value >= 0
         ? { uid: map.ThrottledUid.value, refused: map.ThrottledRefused.value, since: Number(map.ThrottledSince.value) }
         : null,
+      cooldowns: JSON.parse(map.Cooldowns.value),
     };
   }
 
@@ -352,6 +383,10 @@ export class ScriptedConsole {
 
   async revoke(id: string): Promise<void> {
     await this.call({ member: 'Revoke', signature: 's', body: [id] });
+  }
+
+  async liftCooldown(id: string): Promise<void> {
+    await this.call({ member: 'LiftCooldown', signature: 's', body: [id] });
   }
 
   /** Drop the console's bus connection (as a crashed console would). */
