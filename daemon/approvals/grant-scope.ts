@@ -129,6 +129,14 @@ function programOf(requester: RequesterInfo, exe: string): { anchor: string; wor
   };
 }
 
+/**
+ * Hashes of scripts read lately, by what changes whenever a file's contents do: device, inode,
+ * size, and the modification and change times in nanoseconds. The change time cannot be set by the
+ * file's owner, so a rewritten script is read and hashed again. Bounded; oldest dropped first.
+ */
+const recentHashes = new Map<string, string>();
+const RECENT_HASHES = 256;
+
 function hashFile(path: string): string | null {
   let fd: number;
   try {
@@ -137,22 +145,34 @@ function hashFile(path: string): string | null {
     return null;
   }
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > SCRIPT_MAX_BYTES) return null;
-    const hash = createHash('sha256');
-    const chunk = Buffer.allocUnsafe(65536);
-    let total = 0;
-    for (;;) {
-      const n = readSync(fd, chunk, 0, chunk.length, null);
-      if (n === 0) break;
-      total += n;
-      if (total > SCRIPT_MAX_BYTES) return null;
-      hash.update(chunk.subarray(0, n));
+    const st = fstatSync(fd, { bigint: true });
+    if (!st.isFile() || st.size > BigInt(SCRIPT_MAX_BYTES)) return null;
+    const version = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    const known = recentHashes.get(version);
+    if (known) return known;
+    const digest = hashOpen(fd);
+    if (digest) {
+      if (recentHashes.size >= RECENT_HASHES) recentHashes.delete(recentHashes.keys().next().value!);
+      recentHashes.set(version, digest);
     }
-    return hash.digest('hex');
+    return digest;
   } catch {
     return null;
   } finally {
     closeSync(fd);
   }
+}
+
+function hashOpen(fd: number): string | null {
+  const hash = createHash('sha256');
+  const chunk = Buffer.allocUnsafe(65536);
+  let total = 0;
+  for (;;) {
+    const n = readSync(fd, chunk, 0, chunk.length, null);
+    if (n === 0) break;
+    total += n;
+    if (total > SCRIPT_MAX_BYTES) return null;
+    hash.update(chunk.subarray(0, n));
+  }
+  return hash.digest('hex');
 }
