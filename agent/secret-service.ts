@@ -20,6 +20,8 @@ import {
 import { emptyPaths, PromptRegistry } from './prompts.js';
 import { callerName, claimedContext, describeCaller, type SessionCaller } from './requester.js';
 import { SessionCollection, type SessionItem } from './session-collection.js';
+import { shownAttributes, splitTier, withTierContext } from './tier-attribute.js';
+import { isTier, lowers } from '../core/tiers.js';
 import { openSessionCrypto } from './session-crypto.js';
 import { SessionRegistry } from './sessions.js';
 import { loadSecretInterface } from './spec.js';
@@ -539,7 +541,7 @@ export class SecretService {
 
   private async createItem(ref: CollectionRef, untrustedProps: unknown, untrustedSecret: SecretStruct, replace: boolean, ctx: CallContext): Promise<[string, string]> {
     const label = validLabel(propertyOf(untrustedProps, ITEM_LABEL, 's') ?? '');
-    const attributes = validAttributes(propertyOf(untrustedProps, ITEM_ATTRIBUTES, 'a{ss}') ?? {});
+    const { attributes, tier } = splitTier(validAttributes(propertyOf(untrustedProps, ITEM_ATTRIBUTES, 'a{ss}') ?? {}));
     const collectionId = await this.collectionId(ref, true);
     const { secret, contentType } = this.decryptFrom(untrustedSecret, ctx.sender);
     let keep = false;
@@ -553,9 +555,16 @@ export class SecretService {
       const existing = replace ? await this.exactMatch(collectionId, attributes) : null;
       if (!existing) {
         const caller = await this.caller(ctx.sender);
-        const id = await this.daemon.createItem(collectionId, label, attributes, secret, contentType, false, claimedContext(caller));
+        const id = await this.daemon.createItem(collectionId, label, attributes, secret, contentType, false, withTierContext(claimedContext(caller), tier));
         this.itemChanged(collectionId, id, 'ItemCreated');
         return [itemPath(collectionId, id), NO_OBJECT];
+      }
+      // A prompt can only say "dismissed": a tier the daemon would refuse to lower is said here, plainly.
+      if (tier !== null && isTier(tier)) {
+        const [current] = await this.daemon.getItems([existing]);
+        if (current?.tier && isTier(current.tier) && lowers(current.tier, tier)) {
+          throw new SdError('CannotLowerTier', `'${current.label.slice(0, 64)}' is tier ${current.tier}; asked for ${tier}. Lower it on the console.`);
+        }
       }
       // Overwriting a stored secret is a change the human approves: go through a prompt.
       await this.daemon.assertCanAsk();
@@ -565,7 +574,7 @@ export class SecretService {
         emptyResult: new Variant('o', NO_OBJECT),
         run: async (signal) => {
           const id = await this.waitForHuman(sender, 'Replacing a secret', (context) =>
-            this.daemon.createItem(collectionId, label, attributes, secret, contentType, true, context, signal));
+            this.daemon.createItem(collectionId, label, attributes, secret, contentType, true, withTierContext(context, tier), signal));
           this.grants.revokeEverywhere(id);
           this.itemChanged(collectionId, id, 'ItemChanged');
           return new Variant('o', itemPath(collectionId, id));
@@ -595,11 +604,11 @@ export class SecretService {
       if (!p) memo.set(ctx, (p = this.resolveItem(ctx.path)));
       return p;
     };
-    const field = async <T>(ctx: CallContext | null, pick: (i: { label: string; attributes: Record<string, string>; created: bigint; modified: bigint }) => T): Promise<T> => {
+    const field = async <T>(ctx: CallContext | null, pick: (i: { label: string; attributes: Record<string, string>; created: bigint; modified: bigint; tier?: string }) => T): Promise<T> => {
       const r = await item(ctx!);
       return pick(r.kind === 'session' ? r.item : r.record);
     };
-    const update = async (ctx: CallContext, changes: { label?: string; attributes?: Record<string, string> }) => {
+    const update = async (ctx: CallContext, changes: { label?: string; attributes?: Record<string, string>; tier?: string | null }) => {
       const r = await item(ctx);
       if (r.kind === 'session') {
         this.sessionCollection.update(r.item.id, changes);
@@ -608,7 +617,7 @@ export class SecretService {
       }
       const { record } = r;
       await this.waitForHuman(ctx.sender, 'Changing a secret\'s label or attributes', (context) =>
-        this.daemon.updateItem(record.id, changes.label ?? record.label, changes.attributes ?? record.attributes, context, this.clientSignal(ctx.sender)));
+        this.daemon.updateItem(record.id, changes.label ?? record.label, changes.attributes ?? record.attributes, withTierContext(context, changes.tier ?? null), this.clientSignal(ctx.sender)));
       this.itemChanged(r.collectionId, record.id, 'ItemChanged');
     };
     return {
@@ -667,7 +676,7 @@ export class SecretService {
           await item(ctx!);
           return false;
         },
-        Attributes: (ctx) => field(ctx, (i) => i.attributes),
+        Attributes: (ctx) => field(ctx, (i) => shownAttributes(i.attributes, i.tier)),
         Label: (ctx) => field(ctx, (i) => i.label),
         Type: (ctx) => field(ctx, (i) => i.attributes['xdg:schema'] ?? ''),
         Created: (ctx) => field(ctx, (i) => i.created),
@@ -679,8 +688,8 @@ export class SecretService {
           this.server.emitPropertiesChanged(ctx.path, SECRET_ITEM_INTERFACE, { Label: untrustedValue });
         },
         Attributes: async (untrustedValue, ctx) => {
-          const attributes = validAttributes(untrustedValue);
-          await update(ctx, { attributes });
+          const { attributes, tier } = splitTier(validAttributes(untrustedValue));
+          await update(ctx, { attributes, tier });
           this.server.emitPropertiesChanged(ctx.path, SECRET_ITEM_INTERFACE, { Attributes: attributes });
         },
         Type: () => { throw notSupported('Set the item\'s xdg:schema attribute instead of Type.'); },

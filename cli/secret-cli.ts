@@ -7,6 +7,8 @@ import dbus from 'dbus-next';
 import { callMethod, connectBus, disconnectBus, RemoteError, Variant, type Message, type MessageBus } from '../core/dbus/bus.js';
 import { EXIT, isSdError, SdError } from '../core/errors.js';
 import { LIMITS } from '../core/limits.js';
+import { isTier, TIER_ATTRIBUTE } from '../core/tiers.js';
+import type { Tier } from '../core/wire.js';
 import { DBUS_INTERFACE, DBUS_NAME, DBUS_PATH, PROPERTIES_INTERFACE, SECRET_COLLECTION_INTERFACE, SECRET_ITEM_INTERFACE, SECRET_PROMPT_INTERFACE, SECRET_SERVICE_BUS_NAME, SECRET_SERVICE_INTERFACE, SECRET_SERVICE_PATH } from '../core/names.js';
 
 const DEFAULT_COLLECTION = `${SECRET_SERVICE_PATH}/aliases/default`;
@@ -20,14 +22,17 @@ const HELP: Record<string, string> = {
 Print the secret of the item whose attributes match (approve on the console). Without --json the
 secret is written as is, with no newline added.
 `,
-  set: `Usage: secrets-dispatcher set --label LABEL [--json] KEY=VALUE... < secret
+  set: `Usage: secrets-dispatcher set --label LABEL [--tier low|normal|high] [--json] KEY=VALUE... < secret
 
 Store the secret read from stdin under LABEL and the attributes, replacing an item with exactly
-these attributes (replacing asks on the console).
+these attributes (replacing asks on the console). --tier asks for the item's sensitivity tier: a
+high item is asked for every time and approved by typing a word on the console. A replaced item's
+tier may be raised this way, never lowered: only the console lowers a tier.
 `,
   list: `Usage: secrets-dispatcher list [--json] [KEY=VALUE...]
 
 List the items matching the attributes (all items without any): label and attributes, no secrets.
+An item whose tier is not normal shows it as the attribute sd:tier; --json gives every item's "tier".
 `,
   rm: `Usage: secrets-dispatcher rm [--json] KEY=VALUE...
 
@@ -35,14 +40,14 @@ Delete every item matching the attributes (each deletion asks on the console).
 `,
 };
 
-interface CliArgs { command: string; json: boolean; label: string | null; attributes: Record<string, string> }
+interface CliArgs { command: string; json: boolean; label: string | null; tier: Tier | null; attributes: Record<string, string> }
 
 function usageError(command: string, detail: string): SdError {
   return new SdError('InvalidArgs', `${detail}\n\n${HELP[command] ?? ''}`);
 }
 
 function parseArgs(command: string, args: string[]): CliArgs | 'help' {
-  const out: CliArgs = { command, json: false, label: null, attributes: {} };
+  const out: CliArgs = { command, json: false, label: null, tier: null, attributes: {} };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '-h' || a === '--help') return 'help';
@@ -51,6 +56,10 @@ function parseArgs(command: string, args: string[]): CliArgs | 'help' {
       const v = a === '--label' ? args[++i] : a.slice('--label='.length);
       if (v === undefined) throw usageError(command, '--label needs a value.');
       out.label = v;
+    } else if (command === 'set' && (a === '--tier' || a.startsWith('--tier='))) {
+      const v = a === '--tier' ? args[++i] : a.slice('--tier='.length);
+      if (!isTier(v)) throw usageError(command, '--tier must be low, normal or high.');
+      out.tier = v;
     } else if (a.startsWith('-')) throw usageError(command, `unknown option "${a}".`);
     else {
       const eq = a.indexOf('=');
@@ -59,6 +68,8 @@ function parseArgs(command: string, args: string[]): CliArgs | 'help' {
     }
   }
   if (command === 'set' && out.label === null) throw usageError(command, 'set needs --label.');
+  // The agent takes sd:tier out of the attributes and asks the daemon for that tier (agent/tier-attribute.ts).
+  if (out.tier) out.attributes[TIER_ATTRIBUTE] = out.tier;
   if (command !== 'list' && Object.keys(out.attributes).length === 0) throw usageError(command, `${command} needs at least one KEY=VALUE attribute.`);
   return out;
 }
@@ -82,9 +93,11 @@ class SecretServiceClient {
     return { unlocked, locked };
   }
 
-  async properties(path: string): Promise<{ path: string; label: string; attributes: Record<string, string>; created: number; modified: number }> {
+  async properties(path: string): Promise<{ path: string; label: string; attributes: Record<string, string>; tier: string; created: number; modified: number }> {
     const [all] = await this.call(path, PROPERTIES_INTERFACE, 'GetAll', 's', [SECRET_ITEM_INTERFACE]);
-    return { path, label: all.Label?.value ?? '', attributes: all.Attributes?.value ?? {}, created: Number(all.Created?.value ?? 0), modified: Number(all.Modified?.value ?? 0) };
+    const attributes: Record<string, string> = all.Attributes?.value ?? {};
+    const tier = attributes[TIER_ATTRIBUTE] ?? 'normal';
+    return { path, label: all.Label?.value ?? '', attributes, tier, created: Number(all.Created?.value ?? 0), modified: Number(all.Modified?.value ?? 0) };
   }
 
   /** Run a prompt and wait for Completed as long as it takes; returns the result or null if dismissed. */

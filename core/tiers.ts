@@ -2,6 +2,9 @@
 // so the store, the handlers, the gate and the console cannot disagree about "raise" and "lower".
 import { TIERS, type Tier } from './wire.js';
 
+/** The Secret Service attribute a desktop client asks for a tier with (agent/tier-attribute.ts). */
+export const TIER_ATTRIBUTE = 'sd:tier';
+
 /** 0 for low, 1 for normal, 2 for high. */
 export function tierRank(tier: Tier): number {
   return TIERS.indexOf(tier);

@@ -123,6 +123,11 @@ export interface PendingRequest {
   reason?: string | null;
   /** What "a" (approve and remember) would cover, or null if this request cannot be remembered. */
   rememberScope: { description: string; minutes: number } | null;
+  /**
+   * Tier high only: the word the human types to approve (Console.DecideConfirmed); a plain
+   * Decide cannot approve such a request. Sent to the console only.
+   */
+  confirmWord?: string;
 }
 
 /**
@@ -147,6 +152,8 @@ export interface PendingSummary {
   deadline: number;
   summary: string;
   requester: RequesterFacts;
+  /** The request's tier, so a list row can mark a high one; absent means normal. */
+  tier?: Tier;
 }
 
 /** ListPending's reply: the oldest requests that fit, and how many wait in all. */

@@ -19,6 +19,7 @@ import { PendingBudget, pendingBytes, type Admission } from './budget.js';
 import type { ConsoleRegistry } from './consoles.js';
 import { grantHolder, rememberLine } from './grant-scope.js';
 import { RememberedDecisions, type OpenerAlive, type RememberKey } from './remembered.js';
+import { CONFIRM_TRIES, confirmWord, wordMatches } from './confirm-word.js';
 
 export interface GateOptions {
   config: Pick<Config, 'requestTimeoutSeconds' | 'rememberMinutes' | 'maxPendingPerRequester'> & { budgets: Pick<Config['budgets'], 'pendingPerUid' | 'pendingTotal' | 'pendingMiBPerUid' | 'pendingMiBTotal'> };
@@ -40,6 +41,8 @@ export interface GateOptions {
 
 interface Entry {
   request: PendingRequest;
+  /** Wrong confirm words typed so far (tier high); at CONFIRM_TRIES the request is denied. */
+  wrongWords?: number;
   input: ApprovalInput;
   owner: string;
   deadline: Lifetime;
@@ -92,7 +95,9 @@ export class ApprovalQueue implements ApprovalGate {
     };
     if (this.opts.storeLocked()) refuse('StoreLocked');
 
-    const key = rememberKey(input);
+    // Tier high is asked every time and never remembered (confirm-word.ts): no key, no grant.
+    const high = input.tier === 'high';
+    const key = high ? null : rememberKey(input);
     if (key && input.remember) {
       const grant = this.remembered.covers(key, input.remember.targets);
       if (grant) {
@@ -123,6 +128,7 @@ export class ApprovalQueue implements ApprovalGate {
       tier: input.tier ?? 'normal',
       reason: input.reason ?? null,
       rememberScope: key && input.remember ? { description: rememberLine(key, input.remember.action, this.opts.config.rememberMinutes), minutes: this.opts.config.rememberMinutes } : null,
+      ...(high ? { confirmWord: confirmWord() } : {}),
     };
     const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {
       this.pending.set(id, { request, input, owner: ownerBusName, deadline: due, admission, resolve, reject });
@@ -150,8 +156,12 @@ export class ApprovalQueue implements ApprovalGate {
   decide(id: string, verb: DecisionVerb, minutes: number): void {
     const entry = this.take(id);
     if (verb === 'deny') return this.finish(entry, 'denied', new SdError('Denied'));
+    if (entry.request.confirmWord) {
+      this.pending.set(id, entry);
+      throw new SdError('InvalidArgs', 'This request is tier high: it needs the second step, DecideConfirmed with the word shown on the console.');
+    }
     if (verb === 'remember') {
-      const key = rememberKey(entry.input);
+      const key = entry.request.tier === 'high' ? null : rememberKey(entry.input);
       if (!key || !entry.input.remember) {
         this.pending.set(id, entry);
         throw new SdError('InvalidArgs', 'This request cannot be remembered; approve it once or deny it.');
@@ -168,9 +178,39 @@ export class ApprovalQueue implements ApprovalGate {
     entry.resolve({ decision: 'once' });
   }
 
+  /**
+   * The second step of a tier-high request: approve it once if `word` is its confirm word. A
+   * wrong word leaves it pending; the CONFIRM_TRIES-th wrong word denies it.
+   */
+  decideConfirmed(id: string, word: string): void {
+    const entry = this.take(id);
+    const expected = entry.request.confirmWord;
+    if (!expected) {
+      this.pending.set(id, entry);
+      throw new SdError('InvalidArgs', 'This request needs no confirm word; use Decide.');
+    }
+    if (!wordMatches(expected, word)) {
+      entry.wrongWords = (entry.wrongWords ?? 0) + 1;
+      if (entry.wrongWords >= CONFIRM_TRIES) {
+        this.finish(entry, 'denied', new SdError('Denied', `The confirm word was typed wrong ${CONFIRM_TRIES} times.`));
+        throw new SdError('Denied', `Wrong confirm word ${CONFIRM_TRIES} times: the request was denied.`);
+      }
+      this.pending.set(id, entry);
+      throw new SdError('InvalidArgs', `Wrong confirm word (${CONFIRM_TRIES - entry.wrongWords} tries left).`);
+    }
+    if (!this.approvable(entry)) return;
+    this.finish(entry, 'approved', null, 'once, confirmed (tier high)');
+    entry.resolve({ decision: 'once' });
+  }
+
   /** Approve once, handing the requester one more secret from the human; the receiver wipes it. */
   approveWithSecret(id: string, secret: Buffer): void {
     const entry = this.take(id);
+    if (entry.request.confirmWord) {
+      this.pending.set(id, entry);
+      secret.fill(0);
+      throw new SdError('InvalidArgs', 'This request is tier high: it needs the second step, DecideConfirmed with the word shown on the console.');
+    }
     if (!this.approvable(entry)) {
       secret.fill(0);
       return;

@@ -9,11 +9,13 @@ import { SdError } from '../../core/errors.js';
 import type { CallContext, InterfaceImpl, MethodImpl } from '../../core/dbus/service.js';
 import { LIMITS } from '../../core/limits.js';
 import { VERSION } from '../../core/version.js';
-import type { ItemTarget, RequesterInfo } from '../../core/wire.js';
+import { highestTier } from '../../core/tiers.js';
+import type { ItemTarget, RequesterInfo, Tier } from '../../core/wire.js';
 import { UidQuota } from '../approvals/quota.js';
 import type { DaemonServices } from '../services.js';
 import { verifiedBundleKeys } from '../signing/bundle-keys.js';
 import { exportDetails, importDetails } from './bundle-details.js';
+import { askedTier, desktopTierChange } from './item-tiers.js';
 import type { ItemRecord } from '../store/types.js';
 import {
   validAttributes, validContentType, validId, validIds, validLabel, validOptionalId, validPassphrase, validSecret,
@@ -88,11 +90,14 @@ export function buildRequestInterface(
   const remember = (kind: 'secret' | 'write', items: ItemRecord[], verb: string) => ({
     kind, targets: items.map((i) => i.id), targetLabel: labelsOf(items), action: `${verb} ${labelsOf(items)}`,
   });
-  const gateWrite = async (ctx: CallContext, untrustedContext: unknown, item: ItemRecord, what: string) => {
+  const tierOf = (items: ItemRecord[]) => highestTier(items.map((i) => i.tier));
+  /** A change to an existing item; `tier` is the tier it will have after (the desktop may raise it). */
+  const gateWrite = async (ctx: CallContext, untrustedContext: unknown, item: ItemRecord, what: string, tier: Tier = item.tier) => {
     const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
+    const raise = tier !== item.tier ? ` and raise its tier to ${tier}` : '';
     await approvals.request({
-      kind: 'write', requester, summary: `${requesterName(requester)} wants to ${what} '${item.label}'`,
-      items: targetsOf([item]), remember: remember('write', [item], 'change'),
+      kind: 'write', requester, summary: `${requesterName(requester)} wants to ${what} '${item.label}'${raise}`,
+      items: targetsOf([item]), tier: highestTier([item.tier, tier]), remember: remember('write', [item], 'change'),
     }, ctx.sender);
     return requester;
   };
@@ -121,10 +126,11 @@ export function buildRequestInterface(
       if (!collection) throw new SdError('NotFound', 'No item or collection with that id.');
       const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
       const ids = store.searchItems(id, {});
+      const inside = store.getItems(ids);
       await approvals.request({
         kind: 'delete', requester,
         summary: `${requesterName(requester)} wants to delete the collection '${collection.label}' and its ${ids.length} items`,
-        items: targetsOf(store.getItems(ids.slice(0, 50))), remember: null,
+        items: targetsOf(inside.slice(0, 50)), tier: tierOf(inside), remember: null,
       }, ctx.sender);
       labelsChanged();
       store.deleteCollection(id);
@@ -137,7 +143,7 @@ export function buildRequestInterface(
     SearchItems: ([untrustedCollection, untrustedAttributes]: [string, Record<string, string>]) =>
       store.searchItems(validOptionalId(untrustedCollection, 'collection id'), validAttributes(untrustedAttributes)),
     GetItems: ([untrustedIds]: [string[]]) => store.getItems(validIds(untrustedIds, 'item ids')).map((i) => [
-      i.id, i.collectionId, i.label, i.attributes, i.contentType, BigInt(i.created), BigInt(i.modified),
+      i.id, i.collectionId, i.label, i.attributes, i.contentType, BigInt(i.created), BigInt(i.modified), i.tier,
     ]),
     CreateItem: async ([untrustedCollection, untrustedLabel, untrustedAttributes, untrustedSecret, untrustedContentType, replace, untrustedContext]:
       [string, string, Record<string, string>, Buffer, string, boolean, unknown], ctx) => {
@@ -147,12 +153,16 @@ export function buildRequestInterface(
         const attributes = validAttributes(untrustedAttributes);
         const secret = validSecret(untrustedSecret);
         const contentType = validContentType(untrustedContentType);
+        const wantedTier = askedTier(fromVariantMap(untrustedContext));
         const existing = replace ? store.findExact(collectionId, attributes) : null;
         if (existing) {
           const item = oneItem(existing);
-          await gateWrite(ctx, untrustedContext, item, 'replace the secret of');
+          // Refused before anyone is asked: lowering is the console's (item-tiers.ts).
+          const tier = desktopTierChange(item.tier, wantedTier, `'${item.label}'`);
+          await gateWrite(ctx, untrustedContext, item, 'replace the secret of', tier);
           store.setSecret(existing, secret, contentType);
           if (label !== item.label) store.updateItem(existing, { label });
+          if (tier !== item.tier) store.setItemTier(existing, tier);
           return existing;
         }
         const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
@@ -164,7 +174,7 @@ export function buildRequestInterface(
             remember: null,
           }, ctx.sender);
         }
-        const created = store.createItem({ collectionId, label, attributes, secret, contentType });
+        const created = store.createItem({ collectionId, label, attributes, secret, contentType, tier: wantedTier ?? 'normal' });
         const now = services.now();
         audit.record({ requestId: created.id, kind: 'write', requester, target: describeTarget(label, attributes), outcome: asked ? 'approved' : 'done', detail: 'created', createdAt: now, decidedAt: now });
         return created.id;
@@ -179,7 +189,7 @@ export function buildRequestInterface(
       if (items.length === 0) return [];
       await approvals.request({
         kind: 'secret', requester, summary: `${requesterName(requester)} wants the secret of ${labelsOf(items)}`,
-        items: targetsOf(items), remember: remember('secret', items, 'read'),
+        items: targetsOf(items), tier: tierOf(items), remember: remember('secret', items, 'read'),
       }, ctx.sender);
       const out: [string, Buffer, string][] = [];
       for (const item of items) {
@@ -204,15 +214,18 @@ export function buildRequestInterface(
       const id = validId(untrustedId, 'item id');
       const label = validLabel(untrustedLabel);
       const attributes = validAttributes(untrustedAttributes);
-      await gateWrite(ctx, untrustedContext, oneItem(id), 'change the label and attributes of');
+      const item = oneItem(id);
+      const tier = desktopTierChange(item.tier, askedTier(fromVariantMap(untrustedContext)), `'${item.label}'`);
+      await gateWrite(ctx, untrustedContext, item, 'change the label and attributes of', tier);
       store.updateItem(id, { label, attributes });
+      if (tier !== item.tier) store.setItemTier(id, tier);
     },
     DeleteItem: async ([untrustedId, untrustedContext]: [string, unknown], ctx) => {
       const item = oneItem(validId(untrustedId, 'item id'));
       const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
       await approvals.request({
         kind: 'delete', requester, summary: `${requesterName(requester)} wants to delete '${item.label}'`,
-        items: targetsOf([item]), remember: null,
+        items: targetsOf([item]), tier: item.tier, remember: null,
       }, ctx.sender);
       store.deleteItem(item.id);
     },
@@ -228,7 +241,7 @@ export function buildRequestInterface(
           kind: 'export', requester,
           summary: `${requesterName(requester)} wants every secret in the store (${items.length} items)${keys.length ? ` and the private signing keys (${keys.length})` : ''}, in a bundle encrypted with a passphrase it chose itself: to it, the bundle is plaintext`,
           bundle: exportDetails(store.listCollections().length, items.map((i) => i.label), keys),
-          remember: null,
+          tier: highestTier([...items.map((i) => i.tier), ...keys.map((k) => k.tier)]), remember: null,
         }, ctx.sender);
         return await store.exportBundle(passphrase);
       } finally {
@@ -249,10 +262,12 @@ export function buildRequestInterface(
           const keys = await verifiedBundleKeys(preview.plan.keys, preview.keySecrets);
           const bundle = importDetails(preview.plan, keys);
           const { counts } = bundle;
+          // Overwriting an item replaces its secret: the import is as sensitive as what it overwrites.
+          const overwritten = store.getItems(preview.plan.items.filter((i) => i.replaces).map((i) => i.id));
           await approvals.request({
             kind: 'import', requester,
             summary: `${requesterName(requester)} wants to import ${counts.items} items${counts.keys ? ` and ${counts.keys} signing keys` : ''} from a bundle${counts.overwrites ? `, OVERWRITING ${counts.overwrites} that exist here` : ', overwriting nothing'}`,
-            bundle, heldBytes: 2 * untrustedBundle.length, remember: null,
+            bundle, heldBytes: 2 * untrustedBundle.length, tier: tierOf(overwritten), remember: null,
           }, ctx.sender);
           labelsChanged();
           return preview.apply(keys);

@@ -10,6 +10,7 @@ import { LIMITS } from '../../core/limits.js';
 import type { KeyDetails, RequesterInfo, SignDetails } from '../../core/wire.js';
 import type { DaemonServices, RememberSpec } from '../services.js';
 import type { KeyRecord } from '../store/types.js';
+import { askedTier } from '../request/item-tiers.js';
 import { checkClaims, CLAIM_KEYS, identityOf } from './claims.js';
 import { selectKey } from './key-select.js';
 import type * as OpenpgpKeys from './openpgp-keys.js';
@@ -122,6 +123,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
       onlyIfRemembered: requester.claimed[CLAIM_KEYS.rememberedOnly] === '1',
       summary: `Sign ${describePayload(parsed)}${where} with key ${key.keyId}`,
       sign,
+      tier: key.tier ?? 'normal',
       remember: signRememberSpec(parsed, reported.repository, key),
     }, ctx.sender);
     outcome.secret?.fill(0);
@@ -156,6 +158,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
       const { keyFacts, unlockForStore } = await pgp();
       const facts = await keyFacts(untrustedArmored);
       const requester = await requesterOf(ctx, untrustedContext);
+      const tier = askedTier(fromVariantMap(untrustedContext)) ?? 'normal';
       if (store.listKeys().some((k) => k.fingerprint === facts.fingerprint)) {
         throw new SdError('AlreadyExists', `Key ${facts.fingerprint} is already stored.`);
       }
@@ -167,7 +170,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
       try {
         const ready = await unlockForStore(untrustedArmored, outcome.secret ?? null);
         try {
-          store.putKey(ready.facts, ready.armored);
+          store.putKey({ ...ready.facts, tier }, ready.armored);
         } finally {
           ready.armored.fill(0);
         }
@@ -189,13 +192,14 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const { generateKey, parseGenerateAlgorithm } = await pgp();
     const algorithm = parseGenerateAlgorithm(asString(untrustedAlgorithmArg, 'algorithm', 32));
     const requester = await requesterOf(ctx, untrustedContext);
+    const tier = askedTier(fromVariantMap(untrustedContext)) ?? 'normal';
     const userId = `${name} <${email}>`;
     const details: KeyDetails = { action: 'generate', fingerprint: null, userIds: [userId], algorithm, needsPassphrase: false };
     const outcome = await approvals.request({ kind: 'key', requester, key: details, remember: null, summary: `Generate a new ${algorithm} signing key for ${userId}` }, ctx.sender);
     outcome.secret?.fill(0);
     const made = await generateKey(name, email, algorithm, new Date(services.now()));
     try {
-      store.putKey(made.facts, made.armored);
+      store.putKey({ ...made.facts, tier }, made.armored);
     } finally {
       made.armored.fill(0);
     }
@@ -209,7 +213,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const requester = await requesterOf(ctx, untrustedContext);
     const { key } = selectKey(store.listKeys(), untrustedSpec);
     const details: KeyDetails = { action: 'delete', fingerprint: key.fingerprint, userIds: key.userIds, algorithm: key.algorithm, needsPassphrase: false };
-    const outcome = await approvals.request({ kind: 'key', requester, key: details, remember: null, summary: `Delete signing key ${key.keyId} (${key.userIds[0] ?? 'no user id'})` }, ctx.sender);
+    const outcome = await approvals.request({ kind: 'key', requester, key: details, tier: key.tier ?? 'normal', remember: null, summary: `Delete signing key ${key.keyId} (${key.userIds[0] ?? 'no user id'})` }, ctx.sender);
     outcome.secret?.fill(0);
     store.deleteKey(key.fingerprint);
     parsedKeys?.forget(key.fingerprint);
