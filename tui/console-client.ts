@@ -256,4 +256,13 @@ export class ConsoleClient {
   async revoke(id: string): Promise<void> {
     await this.call('Revoke', 's', [id]);
   }
+
+  /** A tier-high request's second step: approve it once with the word shown. */
+  async decideConfirmed(id: string, word: string): Promise<void> {
+    await this.call('DecideConfirmed', 'ss', [id, word]);
+  }
+
+  async setTier(what: 'item' | 'key', id: string, tier: string): Promise<void> {
+    await this.call('SetTier', 'sss', [what, id, tier]);
+  }
 }
