@@ -130,7 +130,7 @@ function listRow(r: PendingSummary, focused: boolean, now: number, width: number
   const lead = requesterLead(r.requester, Math.floor(width * 0.7));
   const leadWidth = lead.reduce((n, x) => n + displayWidth(x.text), 0);
   return [
-    seg(`${focused ? '>' : ' '} `, style), badge(r.kind), ...(r.tier === 'high' ? [seg('HIGH', 'error')] : []), seg(` ${countdown(r.deadline, now).padStart(5)}  `, style),
+    seg(`${focused ? '>' : ' '} `, style), badge(r.kind), ...(r.tier === 'high' ? [seg(' HIGH', 'error')] : []), seg(` ${countdown(r.deadline, now).padStart(5)}  `, style),
     ...lead, seg('  ', style),
     ...shown(r.summary, Math.max(10, width - 18 - leadWidth), style),
   ];

@@ -97,7 +97,8 @@ export function buildRequestInterface(
     const raise = tier !== item.tier ? ` and raise its tier to ${tier}` : '';
     await approvals.request({
       kind: 'write', requester, summary: `${requesterName(requester)} wants to ${what} '${item.label}'${raise}`,
-      items: targetsOf([item]), tier: highestTier([item.tier, tier]), remember: remember('write', [item], 'change'),
+      // Judged at the tier the item has now: raising it restricts what follows, it releases nothing.
+      items: targetsOf([item]), tier: item.tier, remember: remember('write', [item], 'change'),
     }, ctx.sender);
     return requester;
   };
