@@ -32,7 +32,7 @@ tier may be raised this way, never lowered: only the console lowers a tier.
   list: `Usage: secrets-dispatcher list [--json] [KEY=VALUE...]
 
 List the items matching the attributes (all items without any): label and attributes, no secrets.
-An item whose tier is not normal shows it as the attribute sd:tier; --json gives every item's "tier".
+An item whose tier is not normal says so at the end of its line; --json gives every item's "tier".
 `,
   rm: `Usage: secrets-dispatcher rm [--json] KEY=VALUE...
 
@@ -95,8 +95,8 @@ class SecretServiceClient {
 
   async properties(path: string): Promise<{ path: string; label: string; attributes: Record<string, string>; tier: string; created: number; modified: number }> {
     const [all] = await this.call(path, PROPERTIES_INTERFACE, 'GetAll', 's', [SECRET_ITEM_INTERFACE]);
-    const attributes: Record<string, string> = all.Attributes?.value ?? {};
-    const tier = attributes[TIER_ATTRIBUTE] ?? 'normal';
+    // The agent shows a tier other than normal as the attribute sd:tier; here it is its own field.
+    const { [TIER_ATTRIBUTE]: tier = 'normal', ...attributes }: Record<string, string> = all.Attributes?.value ?? {};
     return { path, label: all.Label?.value ?? '', attributes, tier, created: Number(all.Created?.value ?? 0), modified: Number(all.Modified?.value ?? 0) };
   }
 
@@ -180,7 +180,7 @@ async function run(client: SecretServiceClient, args: CliArgs): Promise<number> 
   const all = [...unlocked, ...locked];
   if (command === 'list') {
     const items = await Promise.all(all.map((p) => client.properties(p)));
-    print(json, items, items.map((i) => `${i.label}\t${Object.entries(i.attributes).map(([k, v]) => `${k}=${v}`).join(' ')}\n`).join(''));
+    print(json, items, items.map((i) => `${i.label}\t${Object.entries(i.attributes).map(([k, v]) => `${k}=${v}`).join(' ')}${i.tier === 'normal' ? '' : `\ttier ${i.tier}`}\n`).join(''));
     return EXIT.ok;
   }
   if (all.length === 0) {
