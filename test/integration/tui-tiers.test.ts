@@ -38,8 +38,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Type a word into the console's prompt and press Enter. */
 function type(text: string): void {
-  for (const ch of text) tui.send(ch);
-  tui.send(KEYS.enter);
+  tui.send(`${text}\r`);
 }
 
 beforeAll(async () => {
@@ -194,5 +193,37 @@ describe('the daemon enforces the second step', () => {
     // The console's SetTier checks its arguments too.
     expect(await errorName(h.console.call({ member: 'SetTier', signature: 'sss', body: ['item', id, 'secret'] }))).toBe(`${ERR}InvalidArgs`);
     expect(await errorName(h.console.call({ member: 'SetTier', signature: 'sss', body: ['collection', id, 'low'] }))).toBe(`${ERR}InvalidArgs`);
+  });
+});
+
+describe('a high-tier signing key', () => {
+  const commit = Buffer.from(
+    'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n' +
+    'author Test Signer <signer@example.org> 1764000000 +0000\n' +
+    'committer Test Signer <signer@example.org> 1764000000 +0000\n\nRelease 1.0\n');
+
+  it('every signature needs the word until the console lowers the key\'s tier', async () => {
+    const generating = desktop.call({ member: 'GenerateKey', signature: 'sssa{sv}', body: ['Test Signer', 'signer@example.org', '', tierContext('high')], timeoutMs: 60_000 });
+    const keyRequest = await h.console.waitForPending((r) => r.kind === 'key');
+    expect(keyRequest.tier).toBe('normal');
+    await h.console.decide(keyRequest.id, 'once');
+    const [fingerprint] = await generating;
+    const sign = () => desktop.call({ member: 'Sign', signature: 'aysa{sv}', body: [commit, fingerprint, {}], timeoutMs: 60_000 });
+
+    const signing = sign();
+    const request = await h.console.waitForPending((r) => r.kind === 'sign');
+    expect(request).toMatchObject({ tier: 'high', rememberScope: null });
+    await tui.waitForText(/^> SIGN +HIGH/m);
+    expect(await errorName(h.console.decide(request.id, 'once'))).toBe(`${ERR}InvalidArgs`);
+    await h.console.call({ member: 'DecideConfirmed', signature: 'ss', body: [request.id, request.confirmWord] });
+    expect((await signing)[0]).toContain('-----BEGIN PGP SIGNATURE-----');
+
+    await h.console.call({ member: 'SetTier', signature: 'sss', body: ['key', fingerprint, 'normal'] });
+    const again = sign();
+    const plain = await h.console.waitForPending((r) => r.kind === 'sign');
+    expect(plain.tier).toBe('normal');
+    expect(plain.confirmWord).toBeUndefined();
+    await h.console.decide(plain.id, 'once');
+    expect((await again)[0]).toContain('-----BEGIN PGP SIGNATURE-----');
   });
 });
