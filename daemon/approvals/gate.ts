@@ -154,14 +154,12 @@ export class ApprovalQueue implements ApprovalGate {
   }
 
   decide(id: string, verb: DecisionVerb, minutes: number): void {
+    // Refused without taking it off the queue, so it keeps its place in the list.
+    if (verb !== 'deny' && this.peek(id).request.confirmWord) throw needsSecondStep();
     const entry = this.take(id);
     if (verb === 'deny') return this.finish(entry, 'denied', new SdError('Denied'));
-    if (entry.request.confirmWord) {
-      this.pending.set(id, entry);
-      throw new SdError('InvalidArgs', 'This request is tier high: it needs the second step, DecideConfirmed with the word shown on the console.');
-    }
     if (verb === 'remember') {
-      const key = entry.request.tier === 'high' ? null : rememberKey(entry.input);
+      const key = rememberKey(entry.input);
       if (!key || !entry.input.remember) {
         this.pending.set(id, entry);
         throw new SdError('InvalidArgs', 'This request cannot be remembered; approve it once or deny it.');
@@ -183,21 +181,16 @@ export class ApprovalQueue implements ApprovalGate {
    * wrong word leaves it pending; the CONFIRM_TRIES-th wrong word denies it.
    */
   decideConfirmed(id: string, word: string): void {
-    const entry = this.take(id);
-    const expected = entry.request.confirmWord;
-    if (!expected) {
-      this.pending.set(id, entry);
-      throw new SdError('InvalidArgs', 'This request needs no confirm word; use Decide.');
-    }
+    const pending = this.peek(id);
+    const expected = pending.request.confirmWord;
+    if (!expected) throw new SdError('InvalidArgs', 'This request needs no confirm word; use Decide.');
     if (!wordMatches(expected, word)) {
-      entry.wrongWords = (entry.wrongWords ?? 0) + 1;
-      if (entry.wrongWords >= CONFIRM_TRIES) {
-        this.finish(entry, 'denied', new SdError('Denied', `The confirm word was typed wrong ${CONFIRM_TRIES} times.`));
-        throw new SdError('Denied', `Wrong confirm word ${CONFIRM_TRIES} times: the request was denied.`);
-      }
-      this.pending.set(id, entry);
-      throw new SdError('InvalidArgs', `Wrong confirm word (${CONFIRM_TRIES - entry.wrongWords} tries left).`);
+      pending.wrongWords = (pending.wrongWords ?? 0) + 1;
+      if (pending.wrongWords < CONFIRM_TRIES) throw new SdError('InvalidArgs', `Wrong confirm word (${CONFIRM_TRIES - pending.wrongWords} tries left).`);
+      this.finish(this.take(id), 'denied', new SdError('Denied', `The confirm word was typed wrong ${CONFIRM_TRIES} times.`));
+      throw new SdError('Denied', `Wrong confirm word ${CONFIRM_TRIES} times: the request was denied.`);
     }
+    const entry = this.take(id);
     if (!this.approvable(entry)) return;
     this.finish(entry, 'approved', null, 'once, confirmed (tier high)');
     entry.resolve({ decision: 'once' });
@@ -205,12 +198,11 @@ export class ApprovalQueue implements ApprovalGate {
 
   /** Approve once, handing the requester one more secret from the human; the receiver wipes it. */
   approveWithSecret(id: string, secret: Buffer): void {
-    const entry = this.take(id);
-    if (entry.request.confirmWord) {
-      this.pending.set(id, entry);
+    if (this.pending.get(id)?.request.confirmWord) {
       secret.fill(0);
-      throw new SdError('InvalidArgs', 'This request is tier high: it needs the second step, DecideConfirmed with the word shown on the console.');
+      throw needsSecondStep();
     }
+    const entry = this.take(id);
     if (!this.approvable(entry)) {
       secret.fill(0);
       return;
@@ -296,6 +288,12 @@ export class ApprovalQueue implements ApprovalGate {
     this.timer = null;
   }
 
+  private peek(id: string): Entry {
+    const entry = this.pending.get(id);
+    if (!entry) throw new SdError('NotFound', 'No pending request with that id (it may have been answered, expired or cancelled).');
+    return entry;
+  }
+
   private take(id: string): Entry {
     const entry = this.pending.get(id);
     if (!entry) throw new SdError('NotFound', 'No pending request with that id (it may have been answered, expired or cancelled).');
@@ -334,6 +332,10 @@ export class ApprovalQueue implements ApprovalGate {
       scope: times.scope ?? null, detail: times.detail ?? null, createdAt: times.createdAt, decidedAt: times.decidedAt ?? null,
     });
   }
+}
+
+function needsSecondStep(): SdError {
+  return new SdError('InvalidArgs', 'This request is tier high: it needs the second step, DecideConfirmed with the word shown on the console.');
 }
 
 /** What a grant for this request would be bound to (grant-scope.ts); null: it cannot be remembered. */
