@@ -103,6 +103,13 @@ export function buildRequestInterface(
     return requester;
   };
 
+  /** The desktop raised an item's tier along with an approved change: its own audit row says so. */
+  const raiseTier = (requester: RequesterInfo, item: ItemRecord, tier: Tier) => {
+    store.setItemTier(item.id, tier);
+    const now = services.now();
+    audit.record({ requestId: item.id, kind: 'write', requester, target: describeTarget(item.label, item.attributes), outcome: 'done', detail: `tier ${item.tier} -> ${tier}`, createdAt: now, decidedAt: now });
+  };
+
   // `args: any` lets each handler name its tuple; the server already checked it against the XML.
   const methods: Record<string, (args: any, ctx: CallContext) => unknown> = {
     Ping: () => 'pong',
@@ -160,10 +167,10 @@ export function buildRequestInterface(
           const item = oneItem(existing);
           // Refused before anyone is asked: lowering is the console's (item-tiers.ts).
           const tier = desktopTierChange(item.tier, wantedTier, `'${item.label}'`);
-          await gateWrite(ctx, untrustedContext, item, 'replace the secret of', tier);
+          const requester = await gateWrite(ctx, untrustedContext, item, 'replace the secret of', tier);
           store.setSecret(existing, secret, contentType);
           if (label !== item.label) store.updateItem(existing, { label });
-          if (tier !== item.tier) store.setItemTier(existing, tier);
+          if (tier !== item.tier) raiseTier(requester, item, tier);
           return existing;
         }
         const requester = await requesters.resolve(ctx, fromVariantMap(untrustedContext));
@@ -177,7 +184,7 @@ export function buildRequestInterface(
         }
         const created = store.createItem({ collectionId, label, attributes, secret, contentType, tier: wantedTier ?? 'normal' });
         const now = services.now();
-        audit.record({ requestId: created.id, kind: 'write', requester, target: describeTarget(label, attributes), outcome: asked ? 'approved' : 'done', detail: 'created', createdAt: now, decidedAt: now });
+        audit.record({ requestId: created.id, kind: 'write', requester, target: describeTarget(label, attributes), outcome: asked ? 'approved' : 'done', detail: created.tier === 'normal' ? 'created' : `created, tier ${created.tier}`, createdAt: now, decidedAt: now });
         return created.id;
       } finally {
         untrustedSecret.fill(0);
@@ -217,9 +224,9 @@ export function buildRequestInterface(
       const attributes = validAttributes(untrustedAttributes);
       const item = oneItem(id);
       const tier = desktopTierChange(item.tier, askedTier(fromVariantMap(untrustedContext)), `'${item.label}'`);
-      await gateWrite(ctx, untrustedContext, item, 'change the label and attributes of', tier);
+      const requester = await gateWrite(ctx, untrustedContext, item, 'change the label and attributes of', tier);
       store.updateItem(id, { label, attributes });
-      if (tier !== item.tier) store.setItemTier(id, tier);
+      if (tier !== item.tier) raiseTier(requester, item, tier);
     },
     DeleteItem: async ([untrustedId, untrustedContext]: [string, unknown], ctx) => {
       const item = oneItem(validId(untrustedId, 'item id'));

@@ -113,12 +113,14 @@ describe('a high-tier item', () => {
     await h.console.decide(write.id, 'once');
     await raising;
     expect(await tierOf(id)).toBe('high');
+    expect((await h.console.history()).find((e) => e.detail === 'tier normal -> high')).toMatchObject({ kind: 'write', outcome: 'done' });
 
     const reading = getSecrets([id]).then(secretText, () => 'refused');
     const asked = await h.console.waitForPending((r) => r.kind === 'secret');
     expect(asked.tier).toBe('high');
     await h.console.call({ member: 'DecideConfirmed', signature: 'ss', body: [asked.id, asked.confirmWord] });
     expect(await reading).toBe('ci-secret');
+    expect((await h.console.history()).find((e) => e.id === asked.id && e.outcome === 'approved')?.scope).toBe('once, confirmed (tier high)');
     for (const g of await h.console.listRemembered()) await h.console.revoke(g.id);
   });
 });
