@@ -12,7 +12,7 @@ import {
   SECRET_COLLECTION_INTERFACE, SECRET_ITEM_INTERFACE, SECRET_SERVICE_INTERFACE, SECRET_SERVICE_PATH,
 } from '../core/names.js';
 import type { DaemonItem, DaemonLink, DaemonSecret } from './daemon-link.js';
-import { ClientGrants } from './grants.js';
+import { ClientGrants, HIGH_TIER_READS } from './grants.js';
 import type { Notifier } from './notifier.js';
 import {
   collectionPath, itemPath, NO_OBJECT, parseObjectPath, SESSION_COLLECTION_ID, type CollectionRef, type ParsedPath,
@@ -205,8 +205,11 @@ export class SecretService {
     }
   }
 
-  /** Ask the daemon for secrets, grant them to this client, and hand back copies. */
-  private async fetchSecrets(sender: string, ids: string[], signal: AbortSignal): Promise<Map<string, DaemonSecret>> {
+  /**
+   * Ask the daemon for secrets, grant them to this client, and hand back copies. Tier-high items
+   * (`high`) are granted for HIGH_TIER_READS reads, less `readNow` when the caller hands one out at once.
+   */
+  private async fetchSecrets(sender: string, ids: string[], signal: AbortSignal, high: ReadonlySet<string>, readNow: number): Promise<Map<string, DaemonSecret>> {
     let secrets: DaemonSecret[];
     try {
       secrets = await this.waitForHuman(sender, 'Secret', (context) => this.daemon.getSecrets(ids, context, signal));
@@ -216,7 +219,7 @@ export class SecretService {
     }
     const out = new Map<string, DaemonSecret>();
     for (const s of secrets) {
-      this.grants.grant(sender, s.id, s.secret, s.contentType);
+      this.grants.grant(sender, s.id, s.secret, s.contentType, high.has(s.id) ? HIGH_TIER_READS - readNow : Infinity);
       out.set(s.id, s);
     }
     return out;
@@ -321,6 +324,7 @@ export class SecretService {
   private async secretsFor(paths: string[], sender: string): Promise<Map<string, { secret: Buffer; contentType: string }>> {
     const out = new Map<string, { secret: Buffer; contentType: string }>();
     const needed = new Map<string, string>();
+    const high = new Set<string>();
     for (const path of paths) {
       const parsed = parseObjectPath(path);
       if (!parsed || parsed.kind !== 'item') throw noSuchObject(`${path.slice(0, 200)} is not an item.`);
@@ -337,9 +341,10 @@ export class SecretService {
       const refused = this.grants.takeRefusal(sender, resolved.record.id);
       if (refused) throw new SdError(refused);
       needed.set(resolved.record.id, path);
+      if (resolved.record.tier === 'high') high.add(resolved.record.id);
     }
     if (needed.size > 0) {
-      const fetched = await this.fetchSecrets(sender, [...needed.keys()], this.clientSignal(sender));
+      const fetched = await this.fetchSecrets(sender, [...needed.keys()], this.clientSignal(sender), high, 1);
       for (const [id, path] of needed) {
         const s = fetched.get(id);
         if (s) out.set(path, { secret: Buffer.from(s.secret), contentType: s.contentType });
@@ -435,6 +440,7 @@ export class SecretService {
   private async unlock(untrustedObjects: string[], ctx: CallContext): Promise<[string[], string]> {
     const unlocked: string[] = [];
     const needed = new Map<string, string>();
+    const high = new Set<string>();
     for (const path of untrustedObjects) {
       const parsed = parseObjectPath(path);
       if (!parsed) continue;
@@ -455,7 +461,10 @@ export class SecretService {
         throw err;
       }
       if (resolved.kind === 'session') unlocked.push(path);
-      else needed.set(resolved.record.id, path);
+      else {
+        needed.set(resolved.record.id, path);
+        if (resolved.record.tier === 'high') high.add(resolved.record.id);
+      }
     }
     if (needed.size === 0) return [unlocked, NO_OBJECT];
     // Say now, not after the prompt, when nobody could answer: the client shows this error.
@@ -465,7 +474,7 @@ export class SecretService {
       emptyResult: emptyPaths(),
       run: async (signal) => {
         try {
-          const fetched = await this.fetchSecrets(sender, [...needed.keys()], signal);
+          const fetched = await this.fetchSecrets(sender, [...needed.keys()], signal, high, 0);
           for (const s of fetched.values()) s.secret.fill(0);
           return new Variant('ao', [...needed].filter(([id]) => fetched.has(id)).map(([, path]) => path));
         } catch (err) {

@@ -1,6 +1,8 @@
 // Tiers through the Secret Service: `secrets-dispatcher set --tier`, the sd:tier attribute the agent
 // maps to the daemon's tier, `list` showing it, and lowering refused with a plain error.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Variant } from '../../core/dbus/bus.js';
+import { connectInProcess } from '../helpers/bus-client.js';
 import { CLI } from '../helpers/daemon-harness.js';
 import { runClient, startAgentHarness, startClient, type AgentHarness } from '../helpers/agent-harness.js';
 
@@ -57,5 +59,50 @@ describe('secrets-dispatcher set --tier', () => {
     const bad = await cli(['set', '--tier', 'HIGH\x1b[2J', '--label', 'x', 'a=b'], 'x');
     expect(bad.code).toBe(64);
     expect(bad.stderr).toMatch(/--tier must be low, normal or high/);
+  });
+});
+
+describe('one client holding its connection open', () => {
+  it('gets a normal item again from the agent without asking, a high-tier one only once more per approval', async () => {
+    expect((await cli(['set', '--label', 'Plain', 'service=plain'], 'p'.repeat(3))).code).toBe(0);
+    expect((await cli(['set', '--tier', 'high', '--label', 'Vault', 'service=vault'], 'v'.repeat(3))).code).toBe(0);
+    const client = await connectInProcess(h.session.address);
+    try {
+      const SS = { destination: 'org.freedesktop.secrets', path: '/org/freedesktop/secrets' };
+      const [, session] = await client.call({ ...SS, interface: 'org.freedesktop.Secret.Service', member: 'OpenSession', signature: 'sv', body: ['plain', new Variant('s', '')] });
+      const pathOf = async (service: string) => {
+        const [unlocked, locked] = await client.call({ ...SS, interface: 'org.freedesktop.Secret.Service', member: 'SearchItems', signature: 'a{ss}', body: [{ service }] });
+        return [...unlocked, ...locked][0] as string;
+      };
+      const read = (path: string) => client.call({ destination: SS.destination, path, interface: 'org.freedesktop.Secret.Item', member: 'GetSecret', signature: 'o', body: [session], timeoutMs: 30_000 })
+        .then(([[, , value]]) => Buffer.from(value).toString());
+      const approveNext = async () => {
+        const req = await h.daemon.console.waitForPending(() => true, 20_000);
+        if (req.confirmWord) await h.daemon.console.call({ member: 'DecideConfirmed', signature: 'ss', body: [req.id, req.confirmWord] });
+        else await h.daemon.console.decide(req.id, 'once');
+        return req.tier;
+      };
+      const plain = await pathOf('plain');
+      const vault = await pathOf('vault');
+
+      const first = read(plain);
+      expect(await approveNext()).toBe('normal');
+      expect(await first).toBe('ppp');
+      expect(await read(plain)).toBe('ppp');
+      expect(await read(plain)).toBe('ppp');
+
+      const v1 = read(vault);
+      expect(await approveNext()).toBe('high');
+      expect(await v1).toBe('vvv');
+      // The spec's flow reads once more (e.g. for the content type): that read is covered.
+      expect(await read(vault)).toBe('vvv');
+      expect(await h.daemon.console.listPending()).toEqual([]);
+      // The next one is asked again.
+      const v3 = read(vault);
+      expect(await approveNext()).toBe('high');
+      expect(await v3).toBe('vvv');
+    } finally {
+      await client.close();
+    }
   });
 });
