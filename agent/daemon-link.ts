@@ -23,6 +23,8 @@ export interface DaemonItem {
   contentType: string;
   created: bigint;
   modified: bigint;
+  /** "low", "normal" or "high" (absent from a daemon before tiers). */
+  tier?: string;
 }
 
 export interface DaemonCollection { id: string; label: string; aliases: string[]; created: bigint; modified: bigint }
@@ -167,8 +169,8 @@ export class DaemonLink {
   async getItems(ids: string[]): Promise<DaemonItem[]> {
     if (ids.length === 0) return [];
     const [rows] = await this.quick('GetItems', 'as', [ids]);
-    return (rows as [string, string, string, Record<string, string>, string, bigint, bigint][]).map(
-      ([id, collectionId, label, attributes, contentType, created, modified]) => ({ id, collectionId, label, attributes, contentType, created, modified }));
+    return (rows as [string, string, string, Record<string, string>, string, bigint, bigint, string][]).map(
+      ([id, collectionId, label, attributes, contentType, created, modified, tier]) => ({ id, collectionId, label, attributes, contentType, created, modified, tier }));
   }
 
   /** New items are stored at once; replacing an existing one waits for approval. */

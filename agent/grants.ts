@@ -14,7 +14,14 @@ export const GRANT_TTL_MS = 30_000;
  */
 export const DENIAL_TTL_MS = 30_000;
 
-interface Grant { secret: Buffer; contentType: string; expiresAt: number }
+/**
+ * Reads a grant of a tier-high item allows: the spec's flow needs the secret once more after the
+ * approval (secretstorage's content-type call, libsecret's GetSecrets after the prompt), and no more:
+ * a tier-high item is asked for every time.
+ */
+export const HIGH_TIER_READS = 2;
+
+interface Grant { secret: Buffer; contentType: string; expiresAt: number; readsLeft: number }
 
 export class ClientGrants {
   private readonly grants = new Map<string, Map<string, Grant>>();
@@ -31,12 +38,16 @@ export class ClientGrants {
     for (const client of [...this.grants.keys()]) this.forget(client);
   }
 
-  /** Keeps a copy of the secret; the caller wipes its own. */
-  grant(client: string, itemId: string, secret: Buffer, contentType: string): void {
+  /** Keeps a copy of the secret, for `reads` reads at most; the caller wipes its own. */
+  grant(client: string, itemId: string, secret: Buffer, contentType: string, reads = Infinity): void {
     let map = this.grants.get(client);
     if (!map) this.grants.set(client, (map = new Map()));
     map.get(itemId)?.secret.fill(0);
-    map.set(itemId, { secret: Buffer.from(secret), contentType, expiresAt: this.now() + GRANT_TTL_MS });
+    if (reads <= 0) {
+      map.delete(itemId);
+      return;
+    }
+    map.set(itemId, { secret: Buffer.from(secret), contentType, expiresAt: this.now() + GRANT_TTL_MS, readsLeft: reads });
     this.denials.get(client)?.delete(itemId);
   }
 
@@ -49,7 +60,10 @@ export class ClientGrants {
   read(client: string, itemId: string): { secret: Buffer; contentType: string } | null {
     const g = this.grants.get(client)?.get(itemId);
     if (!g || g.expiresAt <= this.now()) return null;
-    return { secret: Buffer.from(g.secret), contentType: g.contentType };
+    const copy = { secret: Buffer.from(g.secret), contentType: g.contentType };
+    g.readsLeft -= 1;
+    if (g.readsLeft <= 0) this.revoke(client, [itemId]);
+    return copy;
   }
 
   deny(client: string, itemIds: string[], code: ErrorCode = 'Denied'): void {

@@ -12,7 +12,7 @@ import {
   SECRET_COLLECTION_INTERFACE, SECRET_ITEM_INTERFACE, SECRET_SERVICE_INTERFACE, SECRET_SERVICE_PATH,
 } from '../core/names.js';
 import type { DaemonItem, DaemonLink, DaemonSecret } from './daemon-link.js';
-import { ClientGrants } from './grants.js';
+import { ClientGrants, HIGH_TIER_READS } from './grants.js';
 import type { Notifier } from './notifier.js';
 import {
   collectionPath, itemPath, NO_OBJECT, parseObjectPath, SESSION_COLLECTION_ID, type CollectionRef, type ParsedPath,
@@ -20,6 +20,8 @@ import {
 import { emptyPaths, PromptRegistry } from './prompts.js';
 import { callerName, claimedContext, describeCaller, type SessionCaller } from './requester.js';
 import { SessionCollection, type SessionItem } from './session-collection.js';
+import { shownAttributes, splitTier, withTierContext } from './tier-attribute.js';
+import { isTier, lowers } from '../core/tiers.js';
 import { openSessionCrypto } from './session-crypto.js';
 import { SessionRegistry } from './sessions.js';
 import { loadInterface, loadSecretInterface } from './spec.js';
@@ -207,8 +209,11 @@ export class SecretService {
     }
   }
 
-  /** Ask the daemon for secrets, grant them to this client, and hand back copies. */
-  private async fetchSecrets(sender: string, ids: string[], signal: AbortSignal): Promise<Map<string, DaemonSecret>> {
+  /**
+   * Ask the daemon for secrets, grant them to this client, and hand back copies. Tier-high items
+   * (`high`) are granted for HIGH_TIER_READS reads, less `readNow` when the caller hands one out at once.
+   */
+  private async fetchSecrets(sender: string, ids: string[], signal: AbortSignal, high: ReadonlySet<string>, readNow: number): Promise<Map<string, DaemonSecret>> {
     let secrets: DaemonSecret[];
     try {
       secrets = await this.waitForHuman(sender, 'Secret', (context) => this.daemon.getSecrets(ids, context, signal));
@@ -218,7 +223,7 @@ export class SecretService {
     }
     const out = new Map<string, DaemonSecret>();
     for (const s of secrets) {
-      this.grants.grant(sender, s.id, s.secret, s.contentType);
+      this.grants.grant(sender, s.id, s.secret, s.contentType, high.has(s.id) ? HIGH_TIER_READS - readNow : Infinity);
       out.set(s.id, s);
     }
     return out;
@@ -323,6 +328,7 @@ export class SecretService {
   private async secretsFor(paths: string[], sender: string): Promise<Map<string, { secret: Buffer; contentType: string }>> {
     const out = new Map<string, { secret: Buffer; contentType: string }>();
     const needed = new Map<string, string>();
+    const high = new Set<string>();
     for (const path of paths) {
       const parsed = parseObjectPath(path);
       if (!parsed || parsed.kind !== 'item') throw noSuchObject(`${path.slice(0, 200)} is not an item.`);
@@ -339,9 +345,10 @@ export class SecretService {
       const refused = this.grants.takeRefusal(sender, resolved.record.id);
       if (refused) throw new SdError(refused);
       needed.set(resolved.record.id, path);
+      if (resolved.record.tier === 'high') high.add(resolved.record.id);
     }
     if (needed.size > 0) {
-      const fetched = await this.fetchSecrets(sender, [...needed.keys()], this.clientSignal(sender));
+      const fetched = await this.fetchSecrets(sender, [...needed.keys()], this.clientSignal(sender), high, 1);
       for (const [id, path] of needed) {
         const s = fetched.get(id);
         if (s) out.set(path, { secret: Buffer.from(s.secret), contentType: s.contentType });
@@ -459,6 +466,7 @@ export class SecretService {
   private async unlock(untrustedObjects: string[], ctx: CallContext): Promise<[string[], string]> {
     const unlocked: string[] = [];
     const needed = new Map<string, string>();
+    const high = new Set<string>();
     for (const path of untrustedObjects) {
       const parsed = parseObjectPath(path);
       if (!parsed) continue;
@@ -479,7 +487,10 @@ export class SecretService {
         throw err;
       }
       if (resolved.kind === 'session') unlocked.push(path);
-      else needed.set(resolved.record.id, path);
+      else {
+        needed.set(resolved.record.id, path);
+        if (resolved.record.tier === 'high') high.add(resolved.record.id);
+      }
     }
     if (needed.size === 0) return [unlocked, NO_OBJECT];
     // Say now, not after the prompt, when nobody could answer: the client shows this error.
@@ -489,7 +500,7 @@ export class SecretService {
       emptyResult: emptyPaths(),
       run: async (signal) => {
         try {
-          const fetched = await this.fetchSecrets(sender, [...needed.keys()], signal);
+          const fetched = await this.fetchSecrets(sender, [...needed.keys()], signal, high, 0);
           for (const s of fetched.values()) s.secret.fill(0);
           return new Variant('ao', [...needed].filter(([id]) => fetched.has(id)).map(([, path]) => path));
         } catch (err) {
@@ -565,7 +576,7 @@ export class SecretService {
 
   private async createItem(ref: CollectionRef, untrustedProps: unknown, untrustedSecret: SecretStruct, replace: boolean, ctx: CallContext): Promise<[string, string]> {
     const label = validLabel(propertyOf(untrustedProps, ITEM_LABEL, 's') ?? '');
-    const attributes = validAttributes(propertyOf(untrustedProps, ITEM_ATTRIBUTES, 'a{ss}') ?? {});
+    const { attributes, tier } = splitTier(validAttributes(propertyOf(untrustedProps, ITEM_ATTRIBUTES, 'a{ss}') ?? {}));
     const collectionId = await this.collectionId(ref, true);
     const { secret, contentType } = this.decryptFrom(untrustedSecret, ctx.sender);
     let keep = false;
@@ -579,9 +590,16 @@ export class SecretService {
       const existing = replace ? await this.exactMatch(collectionId, attributes) : null;
       if (!existing) {
         const caller = await this.caller(ctx.sender);
-        const id = await this.daemon.createItem(collectionId, label, attributes, secret, contentType, false, this.contextOf(ctx.sender, caller));
+        const id = await this.daemon.createItem(collectionId, label, attributes, secret, contentType, false, withTierContext(this.contextOf(ctx.sender, caller), tier));
         this.itemChanged(collectionId, id, 'ItemCreated');
         return [itemPath(collectionId, id), NO_OBJECT];
+      }
+      // A prompt can only say "dismissed": a tier the daemon would refuse to lower is said here, plainly.
+      if (tier !== null && isTier(tier)) {
+        const [current] = await this.daemon.getItems([existing]);
+        if (current?.tier && isTier(current.tier) && lowers(current.tier, tier)) {
+          throw new SdError('CannotLowerTier', `'${current.label.slice(0, 64)}' is tier ${current.tier}; asked for ${tier}. Lower it on the console.`);
+        }
       }
       // Overwriting a stored secret is a change the human approves: go through a prompt.
       await this.daemon.assertCanAsk();
@@ -591,7 +609,7 @@ export class SecretService {
         emptyResult: new Variant('o', NO_OBJECT),
         run: async (signal) => {
           const id = await this.waitForHuman(sender, 'Replacing a secret', (context) =>
-            this.daemon.createItem(collectionId, label, attributes, secret, contentType, true, context, signal));
+            this.daemon.createItem(collectionId, label, attributes, secret, contentType, true, withTierContext(context, tier), signal));
           this.grants.revokeEverywhere(id);
           this.itemChanged(collectionId, id, 'ItemChanged');
           return new Variant('o', itemPath(collectionId, id));
@@ -621,11 +639,11 @@ export class SecretService {
       if (!p) memo.set(ctx, (p = this.resolveItem(ctx.path)));
       return p;
     };
-    const field = async <T>(ctx: CallContext | null, pick: (i: { label: string; attributes: Record<string, string>; created: bigint; modified: bigint }) => T): Promise<T> => {
+    const field = async <T>(ctx: CallContext | null, pick: (i: { label: string; attributes: Record<string, string>; created: bigint; modified: bigint; tier?: string }) => T): Promise<T> => {
       const r = await item(ctx!);
       return pick(r.kind === 'session' ? r.item : r.record);
     };
-    const update = async (ctx: CallContext, changes: { label?: string; attributes?: Record<string, string> }) => {
+    const update = async (ctx: CallContext, changes: { label?: string; attributes?: Record<string, string>; tier?: string | null }) => {
       const r = await item(ctx);
       if (r.kind === 'session') {
         this.sessionCollection.update(r.item.id, changes);
@@ -634,7 +652,7 @@ export class SecretService {
       }
       const { record } = r;
       await this.waitForHuman(ctx.sender, 'Changing a secret\'s label or attributes', (context) =>
-        this.daemon.updateItem(record.id, changes.label ?? record.label, changes.attributes ?? record.attributes, context, this.clientSignal(ctx.sender)));
+        this.daemon.updateItem(record.id, changes.label ?? record.label, changes.attributes ?? record.attributes, withTierContext(context, changes.tier ?? null), this.clientSignal(ctx.sender)));
       this.itemChanged(r.collectionId, record.id, 'ItemChanged');
     };
     return {
@@ -693,7 +711,7 @@ export class SecretService {
           await item(ctx!);
           return false;
         },
-        Attributes: (ctx) => field(ctx, (i) => i.attributes),
+        Attributes: (ctx) => field(ctx, (i) => shownAttributes(i.attributes, i.tier)),
         Label: (ctx) => field(ctx, (i) => i.label),
         Type: (ctx) => field(ctx, (i) => i.attributes['xdg:schema'] ?? ''),
         Created: (ctx) => field(ctx, (i) => i.created),
@@ -705,8 +723,8 @@ export class SecretService {
           this.server.emitPropertiesChanged(ctx.path, SECRET_ITEM_INTERFACE, { Label: untrustedValue });
         },
         Attributes: async (untrustedValue, ctx) => {
-          const attributes = validAttributes(untrustedValue);
-          await update(ctx, { attributes });
+          const { attributes, tier } = splitTier(validAttributes(untrustedValue));
+          await update(ctx, { attributes, tier });
           this.server.emitPropertiesChanged(ctx.path, SECRET_ITEM_INTERFACE, { Attributes: attributes });
         },
         Type: () => { throw notSupported('Set the item\'s xdg:schema attribute instead of Type.'); },

@@ -8,6 +8,8 @@ import { callMethod, connectBus, disconnectBus, RemoteError, Variant, type Messa
 import { EXIT, isSdError, SdError } from '../core/errors.js';
 import { LIMITS } from '../core/limits.js';
 import { validReason } from '../core/reason.js';
+import { isTier, TIER_ATTRIBUTE } from '../core/tiers.js';
+import type { Tier } from '../core/wire.js';
 import { DBUS_INTERFACE, DBUS_NAME, DBUS_PATH, PROPERTIES_INTERFACE, SECRET_COLLECTION_INTERFACE, SECRET_ITEM_INTERFACE, SECRET_PROMPT_INTERFACE, SECRET_SERVICE_BUS_NAME, SECRET_SERVICE_INTERFACE, SECRET_SERVICE_PATH } from '../core/names.js';
 import { REASON_INTERFACE } from '../core/reason.js';
 
@@ -27,14 +29,17 @@ const HELP: Record<string, string> = {
 Print the secret of the item whose attributes match (approve on the console). Without --json the
 secret is written as is, with no newline added.
 ${REASON_HELP}`,
-  set: `Usage: secrets-dispatcher set --label LABEL [--json] [--reason TEXT] KEY=VALUE... < secret
+  set: `Usage: secrets-dispatcher set --label LABEL [--tier low|normal|high] [--json] [--reason TEXT] KEY=VALUE... < secret
 
 Store the secret read from stdin under LABEL and the attributes, replacing an item with exactly
-these attributes (replacing asks on the console).
+these attributes (replacing asks on the console). --tier asks for the item's sensitivity tier: a
+high item is asked for every time and approved by typing a word on the console. A replaced item's
+tier may be raised this way, never lowered: only the console lowers a tier.
 ${REASON_HELP}`,
   list: `Usage: secrets-dispatcher list [--json] [KEY=VALUE...]
 
 List the items matching the attributes (all items without any): label and attributes, no secrets.
+An item whose tier is not normal says so at the end of its line; --json gives every item's "tier".
 `,
   rm: `Usage: secrets-dispatcher rm [--json] [--reason TEXT] KEY=VALUE...
 
@@ -42,14 +47,14 @@ Delete every item matching the attributes (each deletion asks on the console).
 ${REASON_HELP}`,
 };
 
-interface CliArgs { command: string; json: boolean; label: string | null; reason: string | null; attributes: Record<string, string> }
+interface CliArgs { command: string; json: boolean; label: string | null; reason: string | null; tier: Tier | null; attributes: Record<string, string> }
 
 function usageError(command: string, detail: string): SdError {
   return new SdError('InvalidArgs', `${detail}\n\n${HELP[command] ?? ''}`);
 }
 
 function parseArgs(command: string, args: string[]): CliArgs | 'help' {
-  const out: CliArgs = { command, json: false, label: null, reason: null, attributes: {} };
+  const out: CliArgs = { command, json: false, label: null, reason: null, tier: null, attributes: {} };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '-h' || a === '--help') return 'help';
@@ -67,6 +72,10 @@ function parseArgs(command: string, args: string[]): CliArgs | 'help' {
       } catch (err) {
         throw usageError(command, `--reason: ${(err as Error).message}`);
       }
+    } else if (command === 'set' && (a === '--tier' || a.startsWith('--tier='))) {
+      const v = a === '--tier' ? args[++i] : a.slice('--tier='.length);
+      if (!isTier(v)) throw usageError(command, '--tier must be low, normal or high.');
+      out.tier = v;
     } else if (a.startsWith('-')) throw usageError(command, `unknown option "${a}".`);
     else {
       const eq = a.indexOf('=');
@@ -75,6 +84,8 @@ function parseArgs(command: string, args: string[]): CliArgs | 'help' {
     }
   }
   if (command === 'set' && out.label === null) throw usageError(command, 'set needs --label.');
+  // The agent takes sd:tier out of the attributes and asks the daemon for that tier (agent/tier-attribute.ts).
+  if (out.tier) out.attributes[TIER_ATTRIBUTE] = out.tier;
   if (command !== 'list' && Object.keys(out.attributes).length === 0) throw usageError(command, `${command} needs at least one KEY=VALUE attribute.`);
   return out;
 }
@@ -110,9 +121,11 @@ class SecretServiceClient {
     return { unlocked, locked };
   }
 
-  async properties(path: string): Promise<{ path: string; label: string; attributes: Record<string, string>; created: number; modified: number }> {
+  async properties(path: string): Promise<{ path: string; label: string; attributes: Record<string, string>; tier: string; created: number; modified: number }> {
     const [all] = await this.call(path, PROPERTIES_INTERFACE, 'GetAll', 's', [SECRET_ITEM_INTERFACE]);
-    return { path, label: all.Label?.value ?? '', attributes: all.Attributes?.value ?? {}, created: Number(all.Created?.value ?? 0), modified: Number(all.Modified?.value ?? 0) };
+    // The agent shows a tier other than normal as the attribute sd:tier; here it is its own field.
+    const { [TIER_ATTRIBUTE]: tier = 'normal', ...attributes }: Record<string, string> = all.Attributes?.value ?? {};
+    return { path, label: all.Label?.value ?? '', attributes, tier, created: Number(all.Created?.value ?? 0), modified: Number(all.Modified?.value ?? 0) };
   }
 
   /** Run a prompt and wait for Completed as long as it takes; returns the result or null if dismissed. */
@@ -196,7 +209,7 @@ async function run(client: SecretServiceClient, args: CliArgs): Promise<number> 
   const all = [...unlocked, ...locked];
   if (command === 'list') {
     const items = await Promise.all(all.map((p) => client.properties(p)));
-    print(json, items, items.map((i) => `${i.label}\t${Object.entries(i.attributes).map(([k, v]) => `${k}=${v}`).join(' ')}\n`).join(''));
+    print(json, items, items.map((i) => `${i.label}\t${Object.entries(i.attributes).map(([k, v]) => `${k}=${v}`).join(' ')}${i.tier === 'normal' ? '' : `\ttier ${i.tier}`}\n`).join(''));
     return EXIT.ok;
   }
   if (all.length === 0) {

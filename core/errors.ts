@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   BadPayload: 'The payload to sign is not a commit, tag or push certificate.',
   NoSuchKey: 'No signing key matches.',
   NotRemembered: 'No remembered decision covers this request.',
+  CannotLowerTier: 'Only the console can lower a tier.',
   Unavailable: 'The companion daemon is not reachable. Is it running? Run `sd-provision --check`.',
   Config: 'The configuration is not valid.',
   Internal: 'Internal error; see the daemon log.',

@@ -142,6 +142,11 @@ export interface PendingRequest {
   scopes?: ScopeOffer[];
   /** Why no program scope is offered (an inline interpreter, an unreadable script), if so. */
   noProgramScope?: string | null;
+  /**
+   * Tier high only: the word the human types to approve (Console.DecideConfirmed); a plain
+   * Decide cannot approve such a request. Sent to the console only.
+   */
+  confirmWord?: string;
 }
 
 /**
@@ -166,6 +171,8 @@ export interface PendingSummary {
   deadline: number;
   summary: string;
   requester: RequesterFacts;
+  /** The request's tier, so a list row can mark a high one; absent means normal. */
+  tier?: Tier;
 }
 
 /** ListPending's reply: the oldest requests that fit, and how many wait in all. */

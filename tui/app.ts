@@ -193,6 +193,24 @@ export async function startConsoleApp(options: ConsoleAppOptions): Promise<Conso
           void client.refresh();
         }
         return;
+      case 'decide-confirmed':
+        try {
+          await client.decideConfirmed(action.id, action.word);
+        } catch (err) {
+          update((s) => unmarkDecided(s, action.id));
+          fail('The approval did not reach the daemon', err);
+          void client.refresh();
+        }
+        return;
+      case 'set-tier':
+        try {
+          for (const id of action.ids) await client.setTier(action.what, id, action.tier);
+          const what = action.what === 'key' ? 'the signing key' : action.ids.length === 1 ? 'the item' : `the ${action.ids.length} items`;
+          update((s) => notify(s, `Tier of ${what} set to ${action.tier}. This request keeps the tier it was asked with.`, 'info', now()));
+        } catch (err) {
+          fail('Setting the tier failed', err);
+        }
+        return;
       case 'lock':
         try {
           await client.lock();

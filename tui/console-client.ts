@@ -282,4 +282,13 @@ export class ConsoleClient {
   async liftCooldown(id: string): Promise<void> {
     await this.call('LiftCooldown', 's', [id]);
   }
+
+  /** A tier-high request's second step: approve it once with the word shown. */
+  async decideConfirmed(id: string, word: string): Promise<void> {
+    await this.call('DecideConfirmed', 'ss', [id, word]);
+  }
+
+  async setTier(what: 'item' | 'key', id: string, tier: string): Promise<void> {
+    await this.call('SetTier', 'sss', [what, id, tier]);
+  }
 }

@@ -5,9 +5,10 @@
 // - when the request in focus vanishes, they do nothing until a navigation key picks another;
 // - they decide nothing until the request's detail is on screen;
 // - outside the list and detail views they decide nothing.
-import type { DecisionVerb } from '../core/wire.js';
+import type { DecisionVerb, RequestDetail, Tier } from '../core/wire.js';
+import { isTier } from '../core/tiers.js';
 import { LIMITS } from '../core/limits.js';
-import { type ConsoleState, type PassphrasePrompt, focus, focusedRequest, leaveGone, markDecided, newPrompt, notify, wipePrompt } from './state.js';
+import { type ConsoleState, type PassphrasePrompt, type TierTarget, focus, focusedRequest, leaveGone, markDecided, newPrompt, notify, wipePrompt } from './state.js';
 
 /** A key as the screen reports it: one printable character, or a name (enter, up, C-u, ...). */
 export type Key = string;
@@ -24,6 +25,10 @@ export type Action =
   | { type: 'reset-passphrase'; recoveryCode: Buffer; passphrase: Buffer }
   /** The secret belongs to the action's handler, which must wipe it. */
   | { type: 'approve-with-secret'; id: string; secret: Buffer }
+  /** A tier-high request's second step: the word the human typed, checked again by the daemon. */
+  | { type: 'decide-confirmed'; id: string; word: string }
+  /** Key t: the console sets (and may lower) the tier of a request's items or signing key. */
+  | { type: 'set-tier'; what: 'item' | 'key'; ids: string[]; tier: Tier }
   | { type: 'load-history' }
   | { type: 'load-remembered' }
   | { type: 'revoke'; id: string }
@@ -60,6 +65,8 @@ export const DECISION_KEYS: Record<string, { verb: DecisionVerb; minutes?: numbe
 
 /** The daemon takes a recovery code of at most this many characters (daemon/request/validate.ts). */
 export const RECOVERY_CODE_MAX = 256;
+/** A confirm word or a tier name: the daemon takes at most 64 characters (validConfirmWord). */
+const WORD_MAX = 64;
 
 export function handleKey(state: ConsoleState, key: Key, now: number, ctx: KeyContext): KeyResult {
   if (key === 'C-c') return { state, actions: [{ type: 'quit' }] };
@@ -79,6 +86,7 @@ export function handleKey(state: ConsoleState, key: Key, now: number, ctx: KeyCo
       return rememberedKey(state, key);
     case 'detail':
       if (key in DECISION_KEYS) return decide(state, DECISION_KEYS[key]!.verb, now, DECISION_KEYS[key]!.minutes);
+      if (key === 't') return tierPrompt(state, now);
       return scrollKey(state, key, ctx) ?? backOrNothing(state, key);
     case 'list':
       return listKey(state, key, now);
@@ -121,6 +129,8 @@ function listKey(state: ConsoleState, key: Key, now: number): KeyResult {
     }
     case 'enter':
       return { state: state.focusedId ? { ...state, mode: 'detail', scroll: 0 } : state, actions: [] };
+    case 't':
+      return tierPrompt(state, now);
     case '?':
       return { state: { ...state, mode: 'help' }, actions: [] };
     case 'h':
@@ -156,6 +166,13 @@ function decide(state: ConsoleState, verb: DecisionVerb, now: number, pickedMinu
   if (now - state.focusSince < state.guardMs) {
     return { state: notify(state, `Key ignored: this request just appeared (wait ${state.guardMs} ms before deciding).`, 'warn', now), actions: [] };
   }
+  if (verb !== 'deny' && verb !== 'deny-always' && request.confirmWord) {
+    // Tier high: a key alone never approves it; typing the word shown is the deliberate second step.
+    if (verb !== 'once') {
+      return { state: notify(state, 'Tier high is never remembered: press y and type the word to allow it once, or n to deny.', 'warn', now), actions: [] };
+    }
+    return { state: { ...state, prompt: { ...newPrompt('confirm-word'), requestId: request.id, word: request.confirmWord } }, actions: [] };
+  }
   const offer = verb === 'once' || verb === 'deny' || verb === 'remember' ? null : request.scopes?.find((o) => o.verb === verb);
   if (verb === 'remember' && !request.rememberScope) {
     return { state: notify(state, 'This request cannot be remembered for this program: press y to allow once or n to deny (the detail pane lists any other scope).', 'warn', now), actions: [] };
@@ -171,6 +188,24 @@ function decide(state: ConsoleState, verb: DecisionVerb, now: number, pickedMinu
   // The program scope goes for exactly the minutes the screen showed, unless a digit picked others.
   const minutes = pickedMinutes ?? (verb === 'remember' ? request.rememberScope!.minutes : offer?.verb === 'program' || offer?.verb === 'program-any-session' ? offer.minutes ?? 0 : 0);
   return { state: markDecided(state, request.id, verb, now), actions: [{ type: 'decide', id: request.id, verb, minutes }] };
+}
+
+/** What key t sets the tier of on this request: its items, else the signing key it uses or deletes. */
+export function tierTargetOf(r: RequestDetail): TierTarget | null {
+  if (r.items.length) {
+    return { what: 'item', ids: r.items.map((i) => i.itemId), label: r.items.length === 1 ? 'the item of this request' : `the ${r.items.length} items of this request` };
+  }
+  const fingerprint = r.sign?.key?.fingerprint ?? r.key?.fingerprint;
+  return fingerprint ? { what: 'key', ids: [fingerprint], label: 'the signing key of this request' } : null;
+}
+
+/** Key t: open the tier prompt for the request on screen (no guard time: it decides nothing). */
+function tierPrompt(state: ConsoleState, now: number): KeyResult {
+  const request = focusedRequest(state);
+  if (!request || state.gone) return { state, actions: [] };
+  const target = tierTargetOf(request);
+  if (!target) return { state: notify(state, 'This request touches no stored item or key whose tier could be set.', 'warn', now), actions: [] };
+  return { state: { ...state, prompt: { ...newPrompt('tier'), tierTarget: target } }, actions: [] };
 }
 
 function rememberedKey(state: ConsoleState, key: Key): KeyResult {
@@ -224,10 +259,11 @@ function promptKey(state: ConsoleState, key: Key, now: number): KeyResult {
   if ([...key].length !== 1 || key < ' ') return { state, actions: [] };
   const bytes = Buffer.from(key, 'utf8');
   const isCode = prompt.purpose === 'recovery-code';
-  const max = isCode ? RECOVERY_CODE_MAX : LIMITS.passphraseBytes;
+  const isWord = prompt.purpose === 'confirm-word' || prompt.purpose === 'tier';
+  const max = isCode ? RECOVERY_CODE_MAX : isWord ? WORD_MAX : LIMITS.passphraseBytes;
   if (prompt.length + bytes.length > max) {
     bytes.fill(0);
-    const text = isCode ? `A recovery code is at most ${max} characters.` : `A passphrase is at most ${max} bytes.`;
+    const text = isCode ? `A recovery code is at most ${max} characters.` : isWord ? `At most ${max} characters here.` : `A passphrase is at most ${max} bytes.`;
     return { state: notify(state, text, 'warn', now), actions: [] };
   }
   bytes.copy(prompt.buffer, prompt.length);
@@ -241,7 +277,7 @@ function promptKey(state: ConsoleState, key: Key, now: number): KeyResult {
  * (back to the unlock prompt). Null: Esc only clears the line (unlock, first run).
  */
 function cancelPrompt(state: ConsoleState, prompt: PassphrasePrompt, now: number): ConsoleState | null {
-  if (prompt.purpose === 'key-passphrase') {
+  if (prompt.purpose === 'key-passphrase' || prompt.purpose === 'confirm-word' || prompt.purpose === 'tier') {
     wipePrompt(prompt);
     return { ...state, prompt: null };
   }
@@ -267,7 +303,7 @@ function backToNew(prompt: PassphrasePrompt): PassphrasePrompt {
 function submitPrompt(state: ConsoleState, now: number): KeyResult {
   const prompt = state.prompt!;
   if (prompt.length === 0) {
-    const what = prompt.purpose === 'recovery-code' ? 'recovery code' : 'passphrase';
+    const what = { 'recovery-code': 'recovery code', 'confirm-word': 'word shown', tier: 'tier' }[prompt.purpose as string] ?? 'passphrase';
     return { state: notify(state, `Type the ${what}, then Enter.`, 'warn', now), actions: [] };
   }
   const typed = Buffer.from(prompt.buffer.subarray(0, prompt.length));
@@ -279,6 +315,24 @@ function submitPrompt(state: ConsoleState, now: number): KeyResult {
       const id = prompt.requestId!;
       wipePrompt(prompt);
       return { state: markDecided({ ...state, prompt: null }, id, 'once', now), actions: [{ type: 'approve-with-secret', id, secret: typed }] };
+    }
+    case 'confirm-word': {
+      const word = typed.toString('utf8').trim().toLowerCase();
+      typed.fill(0);
+      if (word !== prompt.word) {
+        // Checked here first so a typo costs none of the daemon's three tries.
+        return { state: notify({ ...state, prompt: { ...prompt, length: 0 } }, `That is not the word. Type ${prompt.word} to approve, or Esc.`, 'error', now), actions: [] };
+      }
+      const id = prompt.requestId!;
+      return { state: markDecided({ ...state, prompt: null }, id, 'once', now), actions: [{ type: 'decide-confirmed', id, word }] };
+    }
+    case 'tier': {
+      const untrustedTier = typed.toString('utf8').trim().toLowerCase();
+      typed.fill(0);
+      const tier = ({ l: 'low', n: 'normal', h: 'high' } as Record<string, string>)[untrustedTier] ?? untrustedTier;
+      if (!isTier(tier)) return { state: notify({ ...state, prompt: { ...prompt, length: 0 } }, 'Type low, normal or high (or l, n, h), then Enter.', 'error', now), actions: [] };
+      const target = prompt.tierTarget!;
+      return { state: { ...state, prompt: null }, actions: [{ type: 'set-tier', what: target.what, ids: target.ids, tier }] };
     }
     case 'current':
     case 'recovery-code':

@@ -22,15 +22,27 @@ export interface RecentDecision {
  * - change: current, new, confirm (store unlocked, key p);
  * - reset:  recovery-code, new, confirm (at the unlock prompt, Ctrl+R).
  */
-export type PromptPurpose = 'unlock' | 'new' | 'confirm' | 'current' | 'recovery-code' | 'key-passphrase';
+export type PromptPurpose = 'unlock' | 'new' | 'confirm' | 'current' | 'recovery-code' | 'key-passphrase' | 'confirm-word' | 'tier';
+
+/** What the tier prompt (key t) sets the tier of: the items a request touches, or its signing key. */
+export interface TierTarget {
+  what: 'item' | 'key';
+  ids: string[];
+  /** Our words for the screen, e.g. "the 2 items of this request". */
+  label: string;
+}
 export type PassphraseFlow = 'create' | 'change' | 'reset';
 
 export interface PassphrasePrompt {
   purpose: PromptPurpose;
   /** For 'current', 'recovery-code', 'new' and 'confirm': which flow the step belongs to. */
   flow: PassphraseFlow | null;
-  /** For 'key-passphrase': the request this passphrase approves. */
+  /** For 'key-passphrase' and 'confirm-word': the request this prompt approves. */
   requestId?: string;
+  /** For 'confirm-word': the word a tier-high request is approved with (the daemon's, shown on screen). */
+  word?: string;
+  /** For 'tier': what the typed tier is for. */
+  tierTarget?: TierTarget;
   /** The typed characters, UTF-8; wiped (fill(0)) whenever the prompt is cleared or submitted. */
   buffer: Buffer;
   length: number;
@@ -207,7 +219,7 @@ function belongsToLockedStore(prompt: PassphrasePrompt): boolean {
 
 /** Prompts that need an unlocked store: locking it replaces them with the unlock prompt. */
 function belongsToUnlockedStore(prompt: PassphrasePrompt): boolean {
-  return prompt.purpose === 'key-passphrase' || prompt.flow === 'change';
+  return prompt.purpose === 'key-passphrase' || prompt.purpose === 'confirm-word' || prompt.purpose === 'tier' || prompt.flow === 'change';
 }
 
 /**

@@ -130,7 +130,7 @@ function listRow(r: PendingSummary, focused: boolean, now: number, width: number
   const lead = requesterLead(r.requester, Math.floor(width * 0.7));
   const leadWidth = lead.reduce((n, x) => n + displayWidth(x.text), 0);
   return [
-    seg(`${focused ? '>' : ' '} `, style), badge(r.kind), seg(` ${countdown(r.deadline, now).padStart(5)}  `, style),
+    seg(`${focused ? '>' : ' '} `, style), badge(r.kind), ...(r.tier === 'high' ? [seg(' HIGH', 'error')] : []), seg(` ${countdown(r.deadline, now).padStart(5)}  `, style),
     ...lead, seg('  ', style),
     ...shown(r.summary, Math.max(10, width - 18 - leadWidth), style),
   ];
@@ -322,6 +322,7 @@ export function detailLines(r: RequestDetail, width: number, now: number, full: 
     [seg('Request'.padEnd(LABEL_WIDTH), 'label'), badge(r.kind), seg(`  expires in ${countdown(r.deadline, now)}  `), seg('id ', 'dim'), ...shown(r.id, 40, 'dim')],
     field('Summary', shown(r.summary, v)),
     ...reasonLines(r, v, full),
+    tierLine(r),
   ];
   if (r.sign) lines.push(...signLines(r, width, full));
   if (r.key) lines.push(...keyLines(r, width));
@@ -347,7 +348,9 @@ function wrappedField(label: string, untrusted: string, v: number, style: Style,
 function scopeLines(r: RequestDetail, v: number): Line[] {
   const scope = r.rememberScope;
   const lines: Line[] = [];
-  if (scope) {
+  if (r.tier === 'high') {
+    lines.push(field('a remembers', 'nothing: tier high is never remembered; y asks for the word shown', 'dim'));
+  } else if (scope) {
     // The daemon's description usually names the duration already; the number is shown either way.
     const saysMinutes = new RegExp(`\\b${scope.minutes} min`).test(scope.description) || /\bhours?\b/.test(scope.description);
     lines.push(...wrappedField('a remembers', saysMinutes ? scope.description : `${scope.description} for ${scope.minutes} min`, Math.max(10, v), 'bold'));
@@ -363,6 +366,14 @@ function scopeLines(r: RequestDetail, v: number): Line[] {
     lines.push(...wrappedField(SCOPE_LABELS[offer.verb]!, offer.line, Math.max(10, v), offer.verb === 'deny-always' ? 'warn' : 'bold'));
   }
   return lines;
+}
+
+/** The tier, near the top: for high, what approving takes (the word, typed after y). */
+function tierLine(r: RequestDetail): Line {
+  if (r.tier === 'high') {
+    return field('Tier', [seg(' HIGH ', 'error'), seg('  asked every time, never remembered: y, then type the word ', 'warn'), seg(r.confirmWord ?? '?', 'bold')]);
+  }
+  return field('Tier', r.tier ?? 'normal', r.tier === 'low' ? 'dim' : 'normal');
 }
 
 /** What stands where the focused request's detail would be when there is none to show. */
@@ -433,7 +444,7 @@ function wrapKeys(keys: string, width: number): Line[] {
 function statusLines(state: ConsoleState, width: number): Line[] {
   const keys: Record<string, string> = {
     list: LIST_KEYS,
-    detail: 'y allow once  a allow+remember  n deny  j/k scroll  PgUp/PgDn page  Esc back',
+    detail: 'y allow once  a allow+remember  n deny  t tier  j/k scroll  PgUp/PgDn page  Esc back',
     help: 'any key: back',
     history: 'j/k scroll  Esc back',
     remembered: 'j/k select  d revoke  X revoke everything  Esc back',
@@ -441,7 +452,7 @@ function statusLines(state: ConsoleState, width: number): Line[] {
   if (state.recoveryCode !== null) return [[seg('Enter: I have written the recovery code down', 'bold')]];
   if (state.prompt) {
     const p = state.prompt;
-    const canCancel = p.purpose === 'key-passphrase' || p.flow === 'change' || p.flow === 'reset';
+    const canCancel = p.purpose === 'key-passphrase' || p.purpose === 'confirm-word' || p.purpose === 'tier' || p.flow === 'change' || p.flow === 'reset';
     return wrapKeys(`Enter submit  Ctrl+U clear  Backspace delete${canCancel ? '  Esc cancel' : ''}`, width);
   }
   return wrapKeys(keys[state.mode]!, width);
@@ -469,6 +480,10 @@ function promptText(p: PassphrasePrompt): string {
       return 'Resetting the passphrase. Recovery code (as written down): ';
     case 'key-passphrase':
       return 'The key is protected by its own passphrase; type it to approve (Esc: back, request stays pending): ';
+    case 'confirm-word':
+      return `Tier high. Type the word ${p.word ?? ''} to approve once (Esc: back, request stays pending): `;
+    case 'tier':
+      return `Set the tier of ${p.tierTarget?.label ?? 'this request'}: low, normal or high (Esc: back): `;
   }
 }
 
@@ -476,7 +491,9 @@ function promptLines(state: ConsoleState): Line[] {
   const p = state.prompt!;
   const typed = Buffer.from(p.buffer.subarray(0, p.length)).toString('utf8');
   // A recovery code is copied from paper: seeing it helps find a typo. Passphrases stay masked.
-  const shown = p.purpose === 'recovery-code' ? inlineText(typed, { maxWidth: 300 }) : '*'.repeat([...typed].length);
+  // So are a confirm word and a tier name: neither is a secret.
+  const plain = p.purpose === 'recovery-code' || p.purpose === 'confirm-word' || p.purpose === 'tier';
+  const shown = plain ? inlineText(typed, { maxWidth: 300 }) : '*'.repeat([...typed].length);
   const lines: Line[] = [];
   if (p.purpose === 'unlock') lines.push([seg('Forgot it? Ctrl+R: reset with the recovery code.', 'dim')]);
   lines.push([seg(promptText(p), 'warn'), seg(shown, 'bold')]);
@@ -505,6 +522,8 @@ function helpLines(): Line[] {
     ['A  L', 'allow this program in any session / until the store locks'],
     ['!', 'allow always (low-tier items only; kept across restarts)'],
     ['n  N', 'deny it / deny always (kept across restarts, refused without asking)'],
+    ['y (tier high)', 'a high-tier request is never remembered; after y, type the word shown to approve it once'],
+    ['t', 'set the tier (low, normal, high) of the request\'s items or signing key; only here can a tier be lowered'],
     ['j k / arrows', 'move between requests (the guard time restarts on a new request)'],
     ['Enter', 'full detail with scrolling (PgUp/PgDn, g/G); Esc back'],
     ['h', 'history of decisions'],

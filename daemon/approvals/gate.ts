@@ -23,6 +23,7 @@ import { persistedForm, RememberedDecisions, type OpenerAlive, type PersistedRul
 import { offersFor, planFor, plansFor, rememberVerb, type ScopePlan, type ScopeVerb } from './scopes.js';
 
 import { RateLimits } from './rate-limits.js';
+import { CONFIRM_TRIES, confirmWord, wordMatches } from './confirm-word.js';
 
 /** Where "always" and "deny always" are kept: the store's rules (sealed like items), while unlocked. */
 export interface RuleStore {
@@ -59,6 +60,8 @@ export interface GateOptions {
 
 interface Entry {
   request: PendingRequest;
+  /** Wrong confirm words typed so far (tier high); at CONFIRM_TRIES the request is denied. */
+  wrongWords?: number;
   input: ApprovalInput;
   /** Who each scope would cover, read when the request came (grant-scope.ts); null: only once. */
   subjects: Subjects | null;
@@ -166,6 +169,7 @@ export class ApprovalQueue implements ApprovalGate {
       tier: input.tier ?? 'normal',
       reason: input.reason ?? null,
       ...this.offers(input, subjects),
+      ...(input.tier === 'high' ? { confirmWord: confirmWord() } : {}),
     };
     const outcome = new Promise<ApprovalOutcome>((resolve, reject) => {
       this.pending.set(id, { request, input, subjects, owner: ownerBusName, deadline: due, admission, resolve, reject });
@@ -192,6 +196,8 @@ export class ApprovalQueue implements ApprovalGate {
   }
 
   decide(id: string, verb: DecisionVerb, minutes: number): void {
+    // Refused without taking it off the queue, so it keeps its place in the list.
+    if (verb !== 'deny' && verb !== 'deny-always' && this.peek(id).request.confirmWord) throw needsSecondStep();
     const entry = this.take(id);
     if (verb === 'deny') return this.finish(entry, 'denied', new SdError('Denied'));
     if (verb === 'once') {
@@ -256,8 +262,32 @@ export class ApprovalQueue implements ApprovalGate {
     if (this.remembered.storeLocked() > 0) this.opts.consoles.changed();
   }
 
+  /**
+   * The second step of a tier-high request: approve it once if `word` is its confirm word. A
+   * wrong word leaves it pending; the CONFIRM_TRIES-th wrong word denies it.
+   */
+  decideConfirmed(id: string, word: string): void {
+    const pending = this.peek(id);
+    const expected = pending.request.confirmWord;
+    if (!expected) throw new SdError('InvalidArgs', 'This request needs no confirm word; use Decide.');
+    if (!wordMatches(expected, word)) {
+      pending.wrongWords = (pending.wrongWords ?? 0) + 1;
+      if (pending.wrongWords < CONFIRM_TRIES) throw new SdError('InvalidArgs', `Wrong confirm word (${CONFIRM_TRIES - pending.wrongWords} tries left).`);
+      this.finish(this.take(id), 'denied', new SdError('Denied', `The confirm word was typed wrong ${CONFIRM_TRIES} times.`));
+      throw new SdError('Denied', `Wrong confirm word ${CONFIRM_TRIES} times: the request was denied.`);
+    }
+    const entry = this.take(id);
+    if (!this.approvable(entry)) return;
+    this.finish(entry, 'approved', null, 'once, confirmed (tier high)');
+    entry.resolve({ decision: 'once' });
+  }
+
   /** Approve once, handing the requester one more secret from the human; the receiver wipes it. */
   approveWithSecret(id: string, secret: Buffer): void {
+    if (this.pending.get(id)?.request.confirmWord) {
+      secret.fill(0);
+      throw needsSecondStep();
+    }
     const entry = this.take(id);
     if (!this.approvable(entry)) {
       secret.fill(0);
@@ -365,6 +395,12 @@ export class ApprovalQueue implements ApprovalGate {
     this.timer = null;
   }
 
+  private peek(id: string): Entry {
+    const entry = this.pending.get(id);
+    if (!entry) throw new SdError('NotFound', 'No pending request with that id (it may have been answered, expired or cancelled).');
+    return entry;
+  }
+
   private take(id: string): Entry {
     const entry = this.pending.get(id);
     if (!entry) throw new SdError('NotFound', 'No pending request with that id (it may have been answered, expired or cancelled).');
@@ -413,6 +449,10 @@ function anchorsOf(s: Subjects): string[] {
   const out: string[] = [];
   for (const subject of [s.process, s.session, s.program, s.programAnySession]) if (subject) out.push(subject.anchor);
   return out;
+}
+
+function needsSecondStep(): SdError {
+  return new SdError('InvalidArgs', 'This request is tier high: it needs the second step, DecideConfirmed with the word shown on the console.');
 }
 
 function auditTarget(input: ApprovalInput): string {

@@ -13,7 +13,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { RequestHooks } from '../request/interface.js';
 import type { DaemonServices } from '../services.js';
 import { detailForConsole, pendingListForConsole } from './shown.js';
-import { validId, validPassphrase, validRecoveryCode, validSecret } from '../request/validate.js';
+import { validConfirmWord, validId, validPassphrase, validRecoveryCode, validSecret, validTier } from '../request/validate.js';
 
 
 export interface ConsoleDeps {
@@ -63,6 +63,21 @@ export function buildConsoleInterface(spec: InterfaceSpec, deps: ConsoleDeps): I
       if (!DECISION_VERBS.includes(untrustedVerb as DecisionVerb)) throw new SdError('InvalidArgs', `decision must be one of: ${DECISION_VERBS.join(', ')}.`);
       if (minutes > 1440) throw new SdError('InvalidArgs', 'minutes must be 0-1440.');
       queue.decide(id, untrustedVerb as DecisionVerb, minutes);
+    },
+    DecideConfirmed: ([untrustedId, untrustedWord]: [string, string]) =>
+      queue.decideConfirmed(validId(untrustedId, 'request id'), validConfirmWord(untrustedWord)),
+    // The console may raise or lower; the desktop only raises (request/item-tiers.ts).
+    SetTier: ([untrustedWhat, untrustedId, untrustedTier]: [string, string, string]) => {
+      const tier = validTier(untrustedTier);
+      if (untrustedWhat === 'item') {
+        const id = validId(untrustedId, 'item id');
+        return storeOp(`tier of item ${id} set to ${tier}`, [], () => store.setItemTier(id, tier));
+      }
+      if (untrustedWhat === 'key') {
+        const fingerprint = validId(untrustedId, 'key fingerprint');
+        return storeOp(`tier of key ${fingerprint} set to ${tier}`, [], () => store.setKeyTier(fingerprint, tier));
+      }
+      throw new SdError('InvalidArgs', 'what must be "item" or "key".');
     },
     ApproveWithSecret: ([untrustedId, untrustedSecret]: [string, Buffer]) => {
       try {

@@ -42,6 +42,7 @@ export function summaryOf(request: PendingRequest): PendingSummary {
   return {
     id: request.id, kind: request.kind, createdAt: request.createdAt, deadline: request.deadline,
     summary: cap(request.summary), requester: requesterFacts(request.requester),
+    ...(request.tier ? { tier: request.tier } : {}),
   };
 }
 

@@ -3,18 +3,20 @@
 // approval gate; creating a new item, listing and searching do not (they reveal no secret).
 // Signing and key methods come from daemon/signing as `extraMethods`.
 import { describeTarget } from '../../core/audit.js';
-import { Variant } from '../../core/dbus/bus.js';
+import { fromVariantMap, Variant } from '../../core/dbus/bus.js';
 import type { InterfaceSpec } from '../../core/dbus/introspection.js';
 import { SdError } from '../../core/errors.js';
 import type { CallContext, InterfaceImpl, MethodImpl } from '../../core/dbus/service.js';
 import { LIMITS } from '../../core/limits.js';
 import { VERSION } from '../../core/version.js';
-import type { ItemTarget, RememberedDecision, RequesterInfo } from '../../core/wire.js';
+import { highestTier } from '../../core/tiers.js';
+import type { ItemTarget, RememberedDecision, RequesterInfo, Tier } from '../../core/wire.js';
 import { UidQuota } from '../approvals/quota.js';
 import type { DaemonServices } from '../services.js';
 import { verifiedBundleKeys } from '../signing/bundle-keys.js';
 import { resolveAsker } from './asker.js';
 import { exportDetails, importDetails } from './bundle-details.js';
+import { askedTier, desktopTierChange } from './item-tiers.js';
 import type { ItemRecord } from '../store/types.js';
 import {
   validAttributes, validContentType, validId, validIds, validLabel, validOptionalId, validPassphrase, validSecret,
@@ -91,13 +93,24 @@ export function buildRequestInterface(
   const remember = (kind: 'secret' | 'write', items: ItemRecord[], verb: string) => ({
     kind, targets: items.map((i) => i.id), targetLabel: labelsOf(items), action: `${verb} ${labelsOf(items)}`,
   });
-  const gateWrite = async (ctx: CallContext, untrustedContext: unknown, item: ItemRecord, what: string) => {
+  const tierOf = (items: ItemRecord[]) => highestTier(items.map((i) => i.tier));
+  /** A change to an existing item; `tier` is the tier it will have after (the desktop may raise it). */
+  const gateWrite = async (ctx: CallContext, untrustedContext: unknown, item: ItemRecord, what: string, tier: Tier = item.tier) => {
     const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
+    const raise = tier !== item.tier ? ` and raise its tier to ${tier}` : '';
     await approvals.request({
-      kind: 'write', requester, reason, summary: `${requesterName(requester)} wants to ${what} '${item.label}'`,
-      items: targetsOf([item]), remember: remember('write', [item], 'change'),
+      kind: 'write', requester, reason, summary: `${requesterName(requester)} wants to ${what} '${item.label}'${raise}`,
+      // Judged at the tier the item has now: raising it restricts what follows, it releases nothing.
+      items: targetsOf([item]), tier: item.tier, remember: remember('write', [item], 'change'),
     }, ctx.sender);
     return requester;
+  };
+
+  /** The desktop raised an item's tier along with an approved change: its own audit row says so. */
+  const raiseTier = (requester: RequesterInfo, item: ItemRecord, tier: Tier) => {
+    store.setItemTier(item.id, tier);
+    const now = services.now();
+    audit.record({ requestId: item.id, kind: 'write', requester, target: describeTarget(item.label, item.attributes), outcome: 'done', detail: `tier ${item.tier} -> ${tier}`, createdAt: now, decidedAt: now });
   };
 
   // `args: any` lets each handler name its tuple; the server already checked it against the XML.
@@ -129,10 +142,11 @@ export function buildRequestInterface(
       if (!collection) throw new SdError('NotFound', 'No item or collection with that id.');
       const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
       const ids = store.searchItems(id, {});
+      const inside = store.getItems(ids);
       await approvals.request({
         kind: 'delete', requester, reason,
         summary: `${requesterName(requester)} wants to delete the collection '${collection.label}' and its ${ids.length} items`,
-        items: targetsOf(store.getItems(ids.slice(0, 50))), remember: null,
+        items: targetsOf(inside.slice(0, 50)), tier: tierOf(inside), remember: null,
       }, ctx.sender);
       labelsChanged();
       store.deleteCollection(id);
@@ -145,7 +159,7 @@ export function buildRequestInterface(
     SearchItems: ([untrustedCollection, untrustedAttributes]: [string, Record<string, string>]) =>
       store.searchItems(validOptionalId(untrustedCollection, 'collection id'), validAttributes(untrustedAttributes)),
     GetItems: ([untrustedIds]: [string[]]) => store.getItems(validIds(untrustedIds, 'item ids')).map((i) => [
-      i.id, i.collectionId, i.label, i.attributes, i.contentType, BigInt(i.created), BigInt(i.modified),
+      i.id, i.collectionId, i.label, i.attributes, i.contentType, BigInt(i.created), BigInt(i.modified), i.tier,
     ]),
     CreateItem: async ([untrustedCollection, untrustedLabel, untrustedAttributes, untrustedSecret, untrustedContentType, replace, untrustedContext]:
       [string, string, Record<string, string>, Buffer, string, boolean, unknown], ctx) => {
@@ -155,12 +169,16 @@ export function buildRequestInterface(
         const attributes = validAttributes(untrustedAttributes);
         const secret = validSecret(untrustedSecret);
         const contentType = validContentType(untrustedContentType);
+        const wantedTier = askedTier(fromVariantMap(untrustedContext));
         const existing = replace ? store.findExact(collectionId, attributes) : null;
         if (existing) {
           const item = oneItem(existing);
-          await gateWrite(ctx, untrustedContext, item, 'replace the secret of');
+          // Refused before anyone is asked: lowering is the console's (item-tiers.ts).
+          const tier = desktopTierChange(item.tier, wantedTier, `'${item.label}'`);
+          const requester = await gateWrite(ctx, untrustedContext, item, 'replace the secret of', tier);
           store.setSecret(existing, secret, contentType);
           if (label !== item.label) store.updateItem(existing, { label });
+          if (tier !== item.tier) raiseTier(requester, item, tier);
           return existing;
         }
         const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
@@ -172,9 +190,9 @@ export function buildRequestInterface(
             remember: null,
           }, ctx.sender);
         }
-        const created = store.createItem({ collectionId, label, attributes, secret, contentType });
+        const created = store.createItem({ collectionId, label, attributes, secret, contentType, tier: wantedTier ?? 'normal' });
         const now = services.now();
-        audit.record({ requestId: created.id, kind: 'write', requester, target: describeTarget(label, attributes), outcome: asked ? 'approved' : 'done', detail: 'created', reason, createdAt: now, decidedAt: now });
+        audit.record({ requestId: created.id, kind: 'write', requester, target: describeTarget(label, attributes), outcome: asked ? 'approved' : 'done', detail: created.tier === 'normal' ? 'created' : `created, tier ${created.tier}`, reason, createdAt: now, decidedAt: now });
         return created.id;
       } finally {
         untrustedSecret.fill(0);
@@ -187,7 +205,7 @@ export function buildRequestInterface(
       if (items.length === 0) return [];
       await approvals.request({
         kind: 'secret', requester, reason, summary: `${requesterName(requester)} wants the secret of ${labelsOf(items)}`,
-        items: targetsOf(items), remember: remember('secret', items, 'read'),
+        items: targetsOf(items), tier: tierOf(items), remember: remember('secret', items, 'read'),
       }, ctx.sender);
       const out: [string, Buffer, string][] = [];
       for (const item of items) {
@@ -212,15 +230,18 @@ export function buildRequestInterface(
       const id = validId(untrustedId, 'item id');
       const label = validLabel(untrustedLabel);
       const attributes = validAttributes(untrustedAttributes);
-      await gateWrite(ctx, untrustedContext, oneItem(id), 'change the label and attributes of');
+      const item = oneItem(id);
+      const tier = desktopTierChange(item.tier, askedTier(fromVariantMap(untrustedContext)), `'${item.label}'`);
+      const requester = await gateWrite(ctx, untrustedContext, item, 'change the label and attributes of', tier);
       store.updateItem(id, { label, attributes });
+      if (tier !== item.tier) raiseTier(requester, item, tier);
     },
     DeleteItem: async ([untrustedId, untrustedContext]: [string, unknown], ctx) => {
       const item = oneItem(validId(untrustedId, 'item id'));
       const { requester, reason } = await resolveAsker(requesters, ctx, untrustedContext);
       await approvals.request({
         kind: 'delete', requester, reason, summary: `${requesterName(requester)} wants to delete '${item.label}'`,
-        items: targetsOf([item]), remember: null,
+        items: targetsOf([item]), tier: item.tier, remember: null,
       }, ctx.sender);
       store.deleteItem(item.id);
     },
@@ -236,7 +257,7 @@ export function buildRequestInterface(
           kind: 'export', requester, reason,
           summary: `${requesterName(requester)} wants every secret in the store (${items.length} items)${keys.length ? ` and the private signing keys (${keys.length})` : ''}, in a bundle encrypted with a passphrase it chose itself: to it, the bundle is plaintext`,
           bundle: exportDetails(store.listCollections().length, items.map((i) => i.label), keys),
-          remember: null,
+          tier: highestTier([...items.map((i) => i.tier), ...keys.map((k) => k.tier)]), remember: null,
         }, ctx.sender);
         return await store.exportBundle(passphrase);
       } finally {
@@ -257,10 +278,12 @@ export function buildRequestInterface(
           const keys = await verifiedBundleKeys(preview.plan.keys, preview.keySecrets);
           const bundle = importDetails(preview.plan, keys);
           const { counts } = bundle;
+          // Overwriting an item replaces its secret: the import is as sensitive as what it overwrites.
+          const overwritten = store.getItems(preview.plan.items.filter((i) => i.replaces).map((i) => i.id));
           await approvals.request({
             kind: 'import', requester, reason,
             summary: `${requesterName(requester)} wants to import ${counts.items} items${counts.keys ? ` and ${counts.keys} signing keys` : ''} from a bundle${counts.overwrites ? `, OVERWRITING ${counts.overwrites} that exist here` : ', overwriting nothing'}`,
-            bundle, heldBytes: 2 * untrustedBundle.length, remember: null,
+            bundle, heldBytes: 2 * untrustedBundle.length, tier: tierOf(overwritten), remember: null,
           }, ctx.sender);
           labelsChanged();
           return preview.apply(keys);

@@ -4,6 +4,8 @@
 // may hold any text: the console shows them inert (DESIGN §4).
 import { SdError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
+import { isTier } from '../../core/tiers.js';
+import type { Tier } from '../../core/wire.js';
 
 const ID = /^[A-Za-z0-9_-]+$/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -79,3 +81,14 @@ export function validRecoveryCode(untrusted: string): string {
 
 // A request's reason: the rule lives in core/ because the agent applies it too, before forwarding.
 export { validReason } from '../../core/reason.js';
+
+export function validTier(untrusted: unknown, what = 'tier'): Tier {
+  if (!isTier(untrusted)) throw new SdError('InvalidArgs', `${what} must be "low", "normal" or "high".`);
+  return untrusted;
+}
+
+/** What the console typed as a high-tier request's confirm word: short printable text, compared later. */
+export function validConfirmWord(untrusted: string): string {
+  if (untrusted.length > 64 || CONTROL.test(untrusted)) throw new SdError('InvalidArgs', 'confirm word must be at most 64 printable characters.');
+  return untrusted;
+}

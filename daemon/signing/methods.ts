@@ -4,13 +4,14 @@
 // reported repository (signRememberSpec).
 // Key import, generation and removal always ask.
 import type { MethodImpl, CallContext } from '../../core/dbus/service.js';
-import { toVariantMap } from '../../core/dbus/bus.js';
+import { fromVariantMap, toVariantMap } from '../../core/dbus/bus.js';
 import { SdError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { KeyDetails, SignDetails } from '../../core/wire.js';
 import { resolveAsker, type Asker } from '../request/asker.js';
 import type { DaemonServices, RememberSpec } from '../services.js';
 import type { KeyRecord } from '../store/types.js';
+import { askedTier } from '../request/item-tiers.js';
 import { checkClaims, CLAIM_KEYS, identityOf } from './claims.js';
 import { selectKey } from './key-select.js';
 import type * as OpenpgpKeys from './openpgp-keys.js';
@@ -124,6 +125,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
       onlyIfRemembered: requester.claimed[CLAIM_KEYS.rememberedOnly] === '1',
       summary: `Sign ${describePayload(parsed)}${where} with key ${key.keyId}`,
       sign,
+      tier: key.tier ?? 'normal',
       remember: signRememberSpec(parsed, reported.repository, key),
     }, ctx.sender);
     outcome.secret?.fill(0);
@@ -158,6 +160,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
       const { keyFacts, unlockForStore } = await pgp();
       const facts = await keyFacts(untrustedArmored);
       const { requester, reason } = await requesterOf(ctx, untrustedContext);
+      const tier = askedTier(fromVariantMap(untrustedContext)) ?? 'normal';
       if (store.listKeys().some((k) => k.fingerprint === facts.fingerprint)) {
         throw new SdError('AlreadyExists', `Key ${facts.fingerprint} is already stored.`);
       }
@@ -169,7 +172,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
       try {
         const ready = await unlockForStore(untrustedArmored, outcome.secret ?? null);
         try {
-          store.putKey(ready.facts, ready.armored);
+          store.putKey({ ...ready.facts, tier }, ready.armored);
         } finally {
           ready.armored.fill(0);
         }
@@ -191,13 +194,14 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const { generateKey, parseGenerateAlgorithm } = await pgp();
     const algorithm = parseGenerateAlgorithm(asString(untrustedAlgorithmArg, 'algorithm', 32));
     const { requester, reason } = await requesterOf(ctx, untrustedContext);
+    const tier = askedTier(fromVariantMap(untrustedContext)) ?? 'normal';
     const userId = `${name} <${email}>`;
     const details: KeyDetails = { action: 'generate', fingerprint: null, userIds: [userId], algorithm, needsPassphrase: false };
     const outcome = await approvals.request({ kind: 'key', requester, reason, key: details, remember: null, summary: `Generate a new ${algorithm} signing key for ${userId}` }, ctx.sender);
     outcome.secret?.fill(0);
     const made = await generateKey(name, email, algorithm, new Date(services.now()));
     try {
-      store.putKey(made.facts, made.armored);
+      store.putKey({ ...made.facts, tier }, made.armored);
     } finally {
       made.armored.fill(0);
     }
@@ -211,7 +215,7 @@ export function createSigningMethods(services: DaemonServices): Record<string, M
     const { requester, reason } = await requesterOf(ctx, untrustedContext);
     const { key } = selectKey(store.listKeys(), untrustedSpec);
     const details: KeyDetails = { action: 'delete', fingerprint: key.fingerprint, userIds: key.userIds, algorithm: key.algorithm, needsPassphrase: false };
-    const outcome = await approvals.request({ kind: 'key', requester, reason, key: details, remember: null, summary: `Delete signing key ${key.keyId} (${key.userIds[0] ?? 'no user id'})` }, ctx.sender);
+    const outcome = await approvals.request({ kind: 'key', requester, reason, key: details, tier: key.tier ?? 'normal', remember: null, summary: `Delete signing key ${key.keyId} (${key.userIds[0] ?? 'no user id'})` }, ctx.sender);
     outcome.secret?.fill(0);
     store.deleteKey(key.fingerprint);
     parsedKeys?.forget(key.fingerprint);

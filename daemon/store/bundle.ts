@@ -38,6 +38,7 @@ const contentsSchema = z.strictObject({
     contentType: z.string().max(LIMITS.contentTypeChars),
     created: timestamp,
     modified: timestamp,
+    tier: z.enum(['low', 'normal', 'high']).optional(),
     secret: z.number().int().min(0),
   })),
   keys: z.array(z.strictObject({
@@ -47,6 +48,7 @@ const contentsSchema = z.strictObject({
     algorithm: z.string().max(LIMITS.idChars),
     created: timestamp,
     subkeys: z.array(z.string().max(LIMITS.idChars)).max(LIMITS.subkeysPerKey).optional(),
+    tier: z.enum(['low', 'normal', 'high']).optional(),
     secret: z.number().int().min(0),
   })),
 });

@@ -8,6 +8,7 @@ import { insertItem, readItem, removeItem, toRecord } from './item-rows.js';
 import type { Items } from './items.js';
 import type { KdfParams } from './kdf.js';
 import type { ItemPayload } from './records.js';
+import { highestTier } from '../../core/tiers.js';
 import { wipe } from './seal.js';
 import type { Session } from './session.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -74,6 +75,8 @@ export class Bundles {
       // The bundle is what the person chose to move here: its collection labels and aliases win.
       for (const c of contents.collections) this.collections.replace(w, c);
       for (const item of contents.items) {
+        // A bundle may overwrite an item but never lowers its tier: only the console lowers one.
+        const existing = readItem(this.s, item.id);
         removeItem(this.s, w, item.id);
         const payload: ItemPayload = {
           label: item.label,
@@ -81,12 +84,13 @@ export class Bundles {
           contentType: item.contentType,
           created: item.created,
           modified: item.modified,
+          tier: existing ? highestTier([item.tier, existing.payload.tier]) : item.tier ?? 'normal',
         };
         insertItem(this.s, w, item.id, item.collectionId, payload, blobs[item.secret]!);
       }
       contents.keys.forEach((key, n) => {
         const { secret, ...record } = key;
-        this.keys.write(w, verifiedKeys?.[n] ?? record, blobs[secret]!);
+        this.keys.write(w, { ...(verifiedKeys?.[n] ?? record), tier: record.tier ?? 'normal' }, blobs[secret]!);
       });
     });
     return contents.items.length;

@@ -37,6 +37,7 @@ export function toRecord(id: string, collectionId: string, p: ItemPayload): Item
     contentType: p.contentType,
     created: p.created,
     modified: p.modified,
+    tier: p.tier ?? 'normal',
   };
 }
 

@@ -8,7 +8,8 @@ import { SEALED } from './row-labels.js';
 import { nowSeconds, type Session } from './session.js';
 import { CORRUPT_ADVICE } from './sqlite-errors.js';
 import type { ItemRecord, NewItem } from './types.js';
-import { checkAttributes, checkSecret, checkText } from './validate.js';
+import { checkAttributes, checkSecret, checkText, checkTier } from './validate.js';
+import type { Tier } from '../../core/wire.js';
 
 export class Items {
   constructor(
@@ -54,11 +55,12 @@ export class Items {
     checkText(item.label, LIMITS.labelChars, 'The label');
     checkText(item.contentType, LIMITS.contentTypeChars, 'The content type');
     checkSecret(item.secret);
+    const tier = checkTier(item.tier ?? 'normal');
     this.collections.require(item.collectionId);
     let id = newId();
     while (this.s.file.getRow('items', id)) id = newId();
     const now = nowSeconds(this.s);
-    const payload: ItemPayload = { label: item.label, attributes, contentType: item.contentType, created: now, modified: now };
+    const payload: ItemPayload = { label: item.label, attributes, contentType: item.contentType, created: now, modified: now, tier };
     this.s.writes.write((w) => insertItem(this.s, w, id, item.collectionId, payload, item.secret));
     return toRecord(id, item.collectionId, payload);
   }
@@ -94,6 +96,17 @@ export class Items {
         for (const [k, v] of old.attributes) w.remove('attributes', [...this.s.crypto.attributeMacs(k, v), id]);
         for (const [k, v] of attributes) w.insert('attributes', [...this.s.crypto.attributeMacs(k, v), id]);
       }
+      w.remove('items', [id]);
+      w.insert('items', [id, item.collectionId, sealItemMeta(this.s, id, item.collectionId, payload)]);
+    });
+  }
+
+  /** Re-seals the metadata with the new tier; the secret and the attribute lookups stay as they are. */
+  setTier(id: string, tier: Tier): void {
+    checkTier(tier);
+    const item = requireItem(this.s, id);
+    const payload: ItemPayload = { ...item.payload, tier, modified: nowSeconds(this.s) };
+    this.s.writes.write((w) => {
       w.remove('items', [id]);
       w.insert('items', [id, item.collectionId, sealItemMeta(this.s, id, item.collectionId, payload)]);
     });

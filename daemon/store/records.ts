@@ -3,6 +3,8 @@
 // different format version; it is reported as corruption rather than trusted.
 import { SdError } from '../../core/errors.js';
 import type { RuleRecord } from './types.js';
+import { isTier } from '../../core/tiers.js';
+import type { Tier } from '../../core/wire.js';
 
 export interface CollectionPayload {
   label: string;
@@ -16,6 +18,8 @@ export interface ItemPayload {
   contentType: string;
   created: number;
   modified: number;
+  /** Absent in rows written before tiers existed: those are normal. Sealed with the row, so not an attribute anyone can edit. */
+  tier?: Tier;
 }
 
 export interface KeyPayload {
@@ -25,6 +29,8 @@ export interface KeyPayload {
   algorithm: string;
   created: number;
   subkeys?: string[];
+  /** As for items: absent means normal. */
+  tier?: Tier;
 }
 
 const isStr = (v: unknown): v is string => typeof v === 'string';
@@ -44,7 +50,10 @@ export function asItem(v: unknown, what: string): ItemPayload {
   const o = v as Partial<ItemPayload> | null;
   if (!o || !isStr(o.label) || !isStr(o.contentType) || !isNum(o.created) || !isNum(o.modified) || !Array.isArray(o.attributes)) fail(what);
   if (!o.attributes.every((a) => Array.isArray(a) && a.length === 2 && isStr(a[0]) && isStr(a[1]))) fail(what);
-  return { label: o.label, attributes: o.attributes, contentType: o.contentType, created: o.created, modified: o.modified };
+  if (o.tier !== undefined && !isTier(o.tier)) fail(what);
+  const item: ItemPayload = { label: o.label, attributes: o.attributes, contentType: o.contentType, created: o.created, modified: o.modified };
+  if (o.tier) item.tier = o.tier;
+  return item;
 }
 
 export function asKey(v: unknown, what: string): KeyPayload {
@@ -52,8 +61,10 @@ export function asKey(v: unknown, what: string): KeyPayload {
   if (!o || !isStr(o.fingerprint) || !isStr(o.keyId) || !isStr(o.algorithm) || !isNum(o.created) || !Array.isArray(o.userIds) || !o.userIds.every(isStr))
     fail(what);
   if (o.subkeys !== undefined && (!Array.isArray(o.subkeys) || !o.subkeys.every(isStr))) fail(what);
+  if (o.tier !== undefined && !isTier(o.tier)) fail(what);
   const key: KeyPayload = { fingerprint: o.fingerprint, keyId: o.keyId, userIds: o.userIds, algorithm: o.algorithm, created: o.created };
   if (o.subkeys) key.subkeys = o.subkeys;
+  if (o.tier) key.tier = o.tier;
   return key;
 }
 

@@ -19,6 +19,7 @@ import { openDatabase, StoreFile } from './store-file.js';
 import type { CollectionRecord, ImportPreview, ItemRecord, KeyRecord, NewItem, RuleRecord, SecretStoreApi } from './types.js';
 import type { UnlockedStore } from './unlocked-store.js';
 import type { KdfParams } from './kdf.js';
+import type { Tier } from '../../core/wire.js';
 
 export interface StoreOptions {
   /** Argon2id memory for new passphrase wraps and bundles (config store.argon2MemoryKiB). */
@@ -193,6 +194,10 @@ class SecretStore implements SecretStoreApi {
     guard(() => this.unlocked().items.delete(id));
   }
 
+  setItemTier(id: string, tier: Tier): void {
+    guard(() => this.unlocked().items.setTier(id, tier));
+  }
+
   // ---- signing keys -----------------------------------------------------------------------
 
   listKeys(): KeyRecord[] {
@@ -223,6 +228,10 @@ class SecretStore implements SecretStoreApi {
 
   deleteRule(id: string): void {
     guard(() => this.unlocked().rules.delete(id));
+  }
+
+  setKeyTier(fingerprint: string, tier: Tier): void {
+    guard(() => this.unlocked().signingKeys.setTier(fingerprint, tier));
   }
 
   // ---- bundles ----------------------------------------------------------------------------

@@ -7,7 +7,9 @@ import { SEALED } from './row-labels.js';
 import type { Session } from './session.js';
 import type { Row } from './store-file.js';
 import type { KeyRecord } from './types.js';
-import { checkSecret, checkText } from './validate.js';
+import { checkSecret, checkText, checkTier } from './validate.js';
+import { highestTier } from '../../core/tiers.js';
+import type { Tier } from '../../core/wire.js';
 import type { Writer } from './writer.js';
 
 export class SigningKeys {
@@ -27,9 +29,7 @@ export class SigningKeys {
   }
 
   list(): KeyRecord[] {
-    return (this.s.file.statement('scan:signing_keys').raw(true).all() as Row[]).map(([fpMac, sealedMeta]) =>
-      asKey(this.s.crypto.openJson(sealedMeta!, SEALED.keyMeta(fpMac!), 'A signing key'), 'A signing key'),
-    );
+    return (this.s.file.statement('scan:signing_keys').raw(true).all() as Row[]).map((row) => this.meta(row[0] as Buffer, row));
   }
 
   put(record: KeyRecord, armoredSecretKey: Buffer): void {
@@ -50,8 +50,27 @@ export class SigningKeys {
     const fpMac = this.s.crypto.fingerprintMac(record.fingerprint);
     const meta: KeyRecord = { fingerprint: record.fingerprint, keyId: record.keyId, userIds: record.userIds, algorithm: record.algorithm, created: record.created };
     if (record.subkeys !== undefined) meta.subkeys = subkeys;
+    // Re-importing a key (or a bundle holding it) never lowers its tier: only setTier does.
+    const stored = this.readRow(record.fingerprint);
+    const asked = checkTier(record.tier ?? 'normal');
+    const tier = stored ? highestTier([asked, this.meta(stored.fpMac, stored.row).tier]) : asked;
+    if (tier !== 'normal') meta.tier = tier;
     w.remove('signing_keys', [fpMac]);
     w.insert('signing_keys', [fpMac, this.s.crypto.sealJson(meta, SEALED.keyMeta(fpMac)), this.s.crypto.sealBytes(armoredSecretKey, SEALED.keySecret(fpMac))]);
+  }
+
+  setTier(fingerprint: string, tier: Tier): void {
+    checkTier(tier);
+    const { fpMac, row } = this.requireRow(fingerprint);
+    const meta: KeyRecord = { ...this.meta(fpMac, row), tier };
+    this.s.writes.write((w) => {
+      w.remove('signing_keys', [fpMac]);
+      w.insert('signing_keys', [fpMac, this.s.crypto.sealJson(meta, SEALED.keyMeta(fpMac)), row[2]!]);
+    });
+  }
+
+  private meta(fpMac: Buffer, row: Row): KeyRecord {
+    return asKey(this.s.crypto.openJson(row[1]!, SEALED.keyMeta(fpMac), 'A signing key'), 'A signing key');
   }
 
   getSecret(fingerprint: string): Buffer {

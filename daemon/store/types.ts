@@ -6,6 +6,8 @@
 // while locked and SdError('StoreNotInitialized') before create(). Secrets go in and out as
 // Buffers; callers wipe the Buffers they receive (fill(0)) when done.
 
+import type { Tier } from '../../core/wire.js';
+
 export interface CollectionRecord {
   id: string;
   label: string;
@@ -23,6 +25,8 @@ export interface ItemRecord {
   contentType: string;
   created: number;
   modified: number;
+  /** How much attention a release needs (core/tiers.ts); normal for items stored before tiers. */
+  tier: Tier;
 }
 
 export interface NewItem {
@@ -31,6 +35,8 @@ export interface NewItem {
   attributes: Record<string, string>;
   secret: Buffer;
   contentType: string;
+  /** Default normal. */
+  tier?: Tier;
 }
 
 export interface KeyRecord {
@@ -41,6 +47,8 @@ export interface KeyRecord {
   created: number;
   /** The subkeys' fingerprints, so `-u SUBKEYID` finds the key (absent in records stored before). */
   subkeys?: string[];
+  /** Absent: normal. putKey never lowers the tier of a key it overwrites; only setKeyTier does. */
+  tier?: Tier;
 }
 
 /**
@@ -97,12 +105,19 @@ export interface SecretStoreApi {
   setSecret(id: string, secret: Buffer, contentType: string): void;
   updateItem(id: string, changes: { label?: string; attributes?: Record<string, string> }): void;
   deleteItem(id: string): void;
+  /**
+   * Sets the item's tier exactly, raising or lowering: whether the caller may lower it is the
+   * caller's to check (the request interface refuses, the console may). Changes nothing else.
+   */
+  setItemTier(id: string, tier: Tier): void;
 
   listKeys(): KeyRecord[];
   putKey(record: KeyRecord, armoredSecretKey: Buffer): void;
   /** The armored secret key; the caller wipes it. */
   getKeySecret(fingerprint: string): Buffer;
   deleteKey(fingerprint: string): void;
+  /** As setItemTier, for a signing key (by primary fingerprint). */
+  setKeyTier(fingerprint: string, tier: Tier): void;
 
   /** The console's persisted rules (StoreLocked while locked). */
   listRules(): RuleRecord[];

@@ -2,6 +2,8 @@
 // the store's own floor, so no caller can write a value larger than core/limits.ts allows.
 import { SdError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
+import { isTier } from '../../core/tiers.js';
+import type { Tier } from '../../core/wire.js';
 
 export function checkText(value: unknown, max: number, what: string): string {
   if (typeof value !== 'string') throw new SdError('InvalidArgs', `${what} must be a string.`);
@@ -28,4 +30,9 @@ export function checkSecret(secret: Buffer): void {
 export function checkPassphrase(passphrase: Buffer, what = 'The passphrase'): void {
   if (!Buffer.isBuffer(passphrase) || passphrase.length === 0) throw new SdError('InvalidArgs', `${what} is empty.`);
   if (passphrase.length > LIMITS.passphraseBytes) throw new SdError('TooLarge', `${what} is longer than ${LIMITS.passphraseBytes} bytes.`);
+}
+
+export function checkTier(tier: unknown): Tier {
+  if (!isTier(tier)) throw new SdError('InvalidArgs', 'A tier must be "low", "normal" or "high".');
+  return tier;
 }

@@ -95,7 +95,9 @@ function setup(rules: PersistedRule[] = []) {
     const pending = queue.request(read(p, opts.items, opts.tier), `:1.${p.pid}`).then((o) => o.decision, (e: { code: string }) => e.code);
     await Promise.resolve();
     const shown = queue.list()[0];
-    if (shown && verb) queue.decide(shown.id, verb, opts.minutes ?? 0);
+    // Tier high: "once" is the second step, the word the console shows typed back.
+    if (shown && verb === 'once' && shown.confirmWord) queue.decideConfirmed(shown.id, shown.confirmWord);
+    else if (shown && verb) queue.decide(shown.id, verb, opts.minutes ?? 0);
     else if (shown) queue.decide(shown.id, 'deny', 0);
     return { outcome: await pending, asked: shown !== undefined, shown };
   };
