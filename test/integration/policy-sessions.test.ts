@@ -2,12 +2,13 @@
 // policy, real Python clients (jeepney, as Debian ships it) each run as a new process, each loop in
 // a session of its own made with setsid(1); the human is a scripted console.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusClient } from '../helpers/bus-client.js';
-import { startDaemonHarness, type DaemonHarness } from '../helpers/daemon-harness.js';
+import { runCli } from '../helpers/gpg-flow.js';
+import { startDaemonHarness, TEST_PASSPHRASE, type DaemonHarness } from '../helpers/daemon-harness.js';
 
 const PYTHON = '/usr/bin/python3';
 // Reads the items named on its command line in one GetSecrets call; prints how many came back.
@@ -117,6 +118,51 @@ describe('an agent-like loop of new processes', () => {
     for (const g of await h.console.listRemembered()) await h.console.revoke(g.id);
   });
 
+  it('"always" on a low-tier item survives a daemon restart with 0 prompts; it is not offered at tier normal', async () => {
+    const normal = await answering(run(`${PYTHON} t.py ${ids[2]}`), async (id, _n, req) => {
+      expect(req.scopes?.map((o) => o.verb)).not.toContain('always');
+      await h.console.call({ member: 'Decide', signature: 'ssu', body: [id, 'deny', 0] });
+    });
+    expect(normal.asked).toBe(1);
+    await h.console.call({ member: 'SetTier', signature: 'sss', body: ['item', ids[2], 'low'] });
+    const first = await answering(run(`${PYTHON} t.py ${ids[2]}`), async (id) => {
+      await h.console.call({ member: 'Decide', signature: 'ssu', body: [id, 'always', 0] });
+    });
+    expect(first.asked).toBe(1);
+    await h.restartDaemon();
+    const after = await answering(run(`${PYTHON} t.py ${ids[2]} && ${PYTHON} t.py ${ids[2]}`), async () => undefined);
+    expect(after.result.code, after.result.out).toBe(0);
+    expect(after.asked).toBe(0);
+    const rules = await h.console.listRemembered();
+    expect(rules.map((r) => [r.scope, r.persisted])).toEqual([['always', true]]);
+    await h.console.revoke(rules[0]!.id);
+    await h.console.call({ member: 'SetTier', signature: 'sss', body: ['item', ids[2], 'normal'] });
+  });
+
+  it('"until lock" covers the session\'s next run, and not once the store was locked', async () => {
+    const go = join(dir, 'go');
+    const second = join(dir, 'second');
+    const twice = run(`${PYTHON} t.py ${ids[0]} && ${PYTHON} t.py ${ids[0]} && touch ${second}; while [ ! -e ${go} ]; do sleep 0.05; done; ${PYTHON} t.py ${ids[0]}; echo third=$?`);
+    const first = await h.console.waitForPending(() => true, 20_000);
+    await h.console.call({ member: 'Decide', signature: 'ssu', body: [first.id, 'until-lock', 0] });
+    // The second read of the session is covered: it is answered without the console.
+    const until = Date.now() + 20_000;
+    while (!existsSync(second)) {
+      expect((await h.console.listSummaries()).total).toBe(0);
+      if (Date.now() > until) throw new Error('the second read did not finish');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await h.console.lock();
+    await h.console.unlock(TEST_PASSPHRASE);
+    writeFileSync(go, '');
+    const third = await h.console.waitForPending(() => true, 20_000);
+    await h.console.call({ member: 'Decide', signature: 'ssu', body: [third.id, 'deny', 0] });
+    const { out } = await twice;
+    unlinkSync(go);
+    unlinkSync(second);
+    expect(out).toContain('third=3');
+  });
+
   it('deny always refuses at once without a prompt and says why, and survives a daemon restart', async () => {
     const first = await answering(run(`${PYTHON} other.py ${ids[1]}; echo "code=$?"`), async (id) => {
       await h.console.call({ member: 'Decide', signature: 'ssu', body: [id, 'deny-always', 0] });
@@ -130,6 +176,18 @@ describe('an agent-like loop of new processes', () => {
     expect(refused?.detail).toBe('Denied');
     const rules = await h.console.listRemembered();
     expect(rules.map((r) => [r.scope, r.verdict, r.persisted])).toEqual([['deny-always', 'deny', true]]);
+    // The desktop sees the rule, read-only; while the store is locked it is told to unlock it.
+    const listed = await runCli(h, ['rules', 'list', '--json']).done;
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject([{ id: rules[0]!.id, scope: 'deny-always', verdict: 'deny', holder: expect.stringContaining(`${dir}/other.py`) }]);
+    const text = await runCli(h, ['rules', 'list']).done;
+    expect(text.stdout).toMatch(new RegExp(`^${rules[0]!.id}  DENY deny-always  secret  'api token'  \\(kept until revoked\\)$`, 'm'));
+    expect((await runCli(h, ['rules', 'revoke', rules[0]!.id]).done).code).toBe(64);
+    await h.console.lock();
+    const locked = await runCli(h, ['rules', 'list']).done;
+    expect(locked.code).toBe(1);
+    expect(locked.stderr).toMatch(/locked.*unlock it on the console/i);
+    await h.console.unlock(TEST_PASSPHRASE);
     await h.console.revoke(rules[0]!.id);
   });
 });
