@@ -79,9 +79,10 @@ export function subjectsOf(requester: RequesterInfo, readSession: SessionReader 
   };
   if (Object.keys(requester.claimed).some((k) => FORWARDING_CLAIM.test(k))) {
     const untrustedProgram = requester.claimed['requester.exe'] ?? '(no program reported)';
+    // No process or session scope: the forwarder's process speaks for every app it forwards.
     return {
       ...NONE,
-      process: processSubject,
+      noProgram: null,
       program: {
         anchor: `F\0${p.pid}\0${p.startTime}\0${untrustedProgram}`,
         words: `connections opened by pid ${p.pid} (${p.exe}) that report the program ${untrustedProgram}, until that process exits,`,

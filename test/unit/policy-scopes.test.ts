@@ -169,6 +169,16 @@ describe('scopes', () => {
     expect(() => queue.decide(shown.id, 'program', 0)).toThrow(/cannot be remembered as "program"/);
   });
 
+  it('a forwarder (the agent) is offered only the program it reports (for minutes or until lock), bound to its own process: never process or session', async () => {
+    const { ask } = setup();
+    const agent = { pid: 10, exe: '/usr/bin/node', script: T_PY, claimed: { via: 'secret-service-agent', 'requester.exe': '/usr/bin/secret-tool' } };
+    const { shown } = await ask(agent, 500, 'remember');
+    expect(shown!.scopes!.map((o) => o.verb)).toEqual(['program', 'until-lock']);
+    expect(shown!.rememberScope!.description).toBe('connections opened by pid 10 (/usr/bin/node) that report the program /usr/bin/secret-tool, until that process exits, may read i1 for 10 minutes');
+    // Another app forwarded by the same agent is not covered.
+    expect((await ask({ ...agent, claimed: { via: 'secret-service-agent', 'requester.exe': '/usr/bin/curl' } }, 500)).asked).toBe(true);
+  });
+
   it('until lock: covers until the store locks, not after', async () => {
     const { ask, queue } = setup();
     await ask({ pid: 10, exe: '/usr/bin/git' }, 500, 'until-lock');
