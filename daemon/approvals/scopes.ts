@@ -69,7 +69,7 @@ function lineOf(p: ScopePlan, action: string): string {
     case 'deny-always':
       return `${p.subject.words} is refused at once, without asking, when it asks to ${action}; kept across restarts until revoked on the console`;
     case 'until-lock':
-      return `${p.subject.words} may ${action} until the store locks${span(p.minutes)}`;
+      return `${p.subject.words} may ${action} until the store locks${p.minutes === null ? '' : `,${span(p.minutes)}`}`;
     default:
       return `${p.subject.words} may ${action}${span(p.minutes)}`;
   }

@@ -156,7 +156,7 @@ describe('who may change a tier', () => {
     const next = getSecrets([id]);
     await tui.waitForText(/^> SECRET .*Signing/m);
     expect(tui.text()).not.toMatch(/^> SECRET HIGH/m);
-    expect(tui.text()).toMatch(/a remembers +.*for \d+ min/);
+    expect(tui.text()).toMatch(/a remembers +[\s\S]*?for \d+ min/);
     await sleep(GUARD_WAIT_MS);
     tui.send('y');
     expect(secretText(await next)).toBe('v1');
