@@ -23,7 +23,8 @@ const RULES = flag('rules', 1000);
 const CALLS = flag('calls', 20_000);
 
 function me(): RequesterInfo {
-  const { ppid: _ppid, session: _session, ...proc } = readProcessIdentity(process.pid)!;
+  // As the daemon's resolver reads it (identity/requesters.ts): the session id comes with the start time.
+  const { ppid: _ppid, ...proc } = readProcessIdentity(process.pid)!;
   return { busName: ':1.bench', uid: process.getuid!(), userName: null, process: proc, chain: [], systemdUnit: null, claimed: {} };
 }
 

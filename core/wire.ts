@@ -37,6 +37,8 @@ export interface ProcessInfo {
   exe: string | null;
   cmdline: string[];
   cwd: string | null;
+  /** Its kernel session id (stat field 6), read with the start time; absent where not read. */
+  session?: number;
 }
 
 export interface RequesterInfo {

@@ -20,9 +20,9 @@
 //   the program it reports, until that process exits: the claim only narrows.
 // Client claims other than these (a signing client's repository) only ever add to the target.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
 import type { RequesterInfo } from '../../core/wire.js';
-import { interpretedScript } from '../identity/interpreters.js';
+import { interpretedScript, isInterpreter } from '../identity/interpreters.js';
 import { addDisplayDetails, readStat } from '../identity/proc.js';
 
 /** A process whose life bounds a grant (PID + start time). */
@@ -56,16 +56,22 @@ const NONE: Subjects = { process: null, session: null, program: null, programAny
 
 /** The opener's session: its id and its leader (PID = session id) with start time and comm. */
 export interface SessionFacts { sid: number; leaderStartTime: number; leaderComm: string }
-export type SessionReader = (pid: number, startTime: number) => SessionFacts | null;
+/** `knownSession`: the session id read with the process's start time, if the caller has it. */
+export type SessionReader = (pid: number, startTime: number, knownSession?: number) => SessionFacts | null;
 
 /** From /proc: null when the process is not the one named, or its session has no leader left. */
-export const sessionFromProc: SessionReader = (pid, startTime) => {
-  const stat = readStat(pid);
-  if (!stat || stat.startTime !== startTime || stat.session <= 0) return null;
-  const leader = readStat(stat.session);
+export const sessionFromProc: SessionReader = (pid, startTime, knownSession) => {
+  let sid = knownSession;
+  if (sid === undefined) {
+    const stat = readStat(pid);
+    if (!stat || stat.startTime !== startTime) return null;
+    sid = stat.session;
+  }
+  if (sid <= 0) return null;
+  const leader = readStat(sid);
   // A leader is in its own session; a process with that PID elsewhere is not the leader.
-  if (!leader || leader.session !== stat.session) return null;
-  return { sid: stat.session, leaderStartTime: leader.startTime, leaderComm: leader.comm };
+  if (!leader || leader.session !== sid) return null;
+  return { sid, leaderStartTime: leader.startTime, leaderComm: leader.comm };
 };
 
 export function subjectsOf(requester: RequesterInfo, readSession: SessionReader = sessionFromProc): Subjects {
@@ -90,7 +96,7 @@ export function subjectsOf(requester: RequesterInfo, readSession: SessionReader 
       },
     };
   }
-  const facts = readSession(p.pid, p.startTime);
+  const facts = readSession(p.pid, p.startTime, p.session);
   const session: Subject | null = facts
     ? {
         anchor: `S\0${facts.sid}\0${facts.leaderStartTime}`,
@@ -118,9 +124,12 @@ export function subjectsOf(requester: RequesterInfo, readSession: SessionReader 
 /** The program a direct caller runs: the executable, or the script an interpreter runs plus its hash. */
 function programOf(requester: RequesterInfo, exe: string): { anchor: string; words: string } | { why: string } {
   const p = requester.process!;
+  const binary = { anchor: `exe\0${exe}`, words: `any process of uid ${requester.uid} that presents itself as ${exe}` };
+  // Only an interpreter's command line says what it runs: no /proc read for anything else.
+  if (!isInterpreter(exe)) return binary;
   if (p.cmdline.length === 0) addDisplayDetails(p);
   const run = interpretedScript(exe, p.cmdline, p.cwd);
-  if (run.kind === 'binary') return { anchor: `exe\0${exe}`, words: `any process of uid ${requester.uid} that presents itself as ${exe}` };
+  if (run.kind === 'binary') return binary;
   if (run.kind === 'inline') return { why: `${exe} runs no script file (${run.why}), so only this process or this session can be covered` };
   const digest = hashFile(run.untrustedScript);
   if (!digest) return { why: `the script ${run.untrustedScript} could not be read by the daemon, so its contents cannot be pinned` };
@@ -139,6 +148,13 @@ const recentHashes = new Map<string, string>();
 const RECENT_HASHES = 256;
 
 function hashFile(path: string): string | null {
+  // A script seen before costs one stat; a new or changed one is opened, checked again and read.
+  try {
+    const seen = recentHashes.get(versionOf(statSync(path, { bigint: true })));
+    if (seen) return seen;
+  } catch {
+    return null;
+  }
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -148,9 +164,7 @@ function hashFile(path: string): string | null {
   try {
     const st = fstatSync(fd, { bigint: true });
     if (!st.isFile() || st.size > BigInt(SCRIPT_MAX_BYTES)) return null;
-    const version = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    const known = recentHashes.get(version);
-    if (known) return known;
+    const version = versionOf(st);
     const digest = hashOpen(fd);
     if (digest) {
       if (recentHashes.size >= RECENT_HASHES) recentHashes.delete(recentHashes.keys().next().value!);
@@ -162,6 +176,10 @@ function hashFile(path: string): string | null {
   } finally {
     closeSync(fd);
   }
+}
+
+function versionOf(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
 function hashOpen(fd: number): string | null {

@@ -104,10 +104,16 @@ export class RememberedDecisions {
     return null;
   }
 
+  /**
+   * Only the lifetime is checked here: every anchor a request presents embeds the process (PID and
+   * start time) it was read from just now — the opener, the session leader — so a grant found by
+   * one is bound to a process that runs. prune() drops grants whose process has exited.
+   */
   private live(key: string): Grant | null {
     const g = this.byKey.get(key);
     if (!g) return null;
-    if (this.over(g)) {
+    const life = this.lifetimes.get(g.id);
+    if (life !== undefined && ended(this.clock, life)) {
       this.revoke(g.id);
       return null;
     }

@@ -37,6 +37,11 @@ function grammarFor(exe: string): { name: string; grammar: Grammar } | null {
   return null;
 }
 
+/** Whether the executable is an interpreter whose script is its program (so its command line matters). */
+export function isInterpreter(exe: string): boolean {
+  return grammarFor(exe) !== null;
+}
+
 export type Interpreted =
   /** Not an interpreter we know: the executable is the program. */
   | { kind: 'binary' }

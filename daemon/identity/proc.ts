@@ -6,19 +6,44 @@
 // exe and cwd need ptrace-level access: the daemon (companion UID) reads them for the desktop
 // user's processes only with CAP_SYS_PTRACE (the unit grants it as an ambient capability). Without
 // it they are null, and a request without an executable cannot be remembered.
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { LIMITS } from '../../core/limits.js';
 import type { ProcessInfo } from '../../core/wire.js';
 
 export interface StatFields { comm: string; ppid: number; session: number; startTime: number }
 
-export function readStat(pid: number): StatFields | null {
-  let text: string;
+/**
+ * One /proc file into a shared buffer: open, read, close, nothing else. readFileSync also stats the
+ * file and grows a buffer, which made each read cost about twice as much; every request reads a
+ * few of these. Returns at most `max` bytes (the caller says whether there was more), or null.
+ */
+const procBuffer = Buffer.allocUnsafe(LIMITS.cmdlineChars + 1);
+function readProcFile(path: string, max: number = procBuffer.length): Buffer | null {
+  let fd: number;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    fd = openSync(path, 'r');
   } catch {
     return null;
   }
+  try {
+    let length = 0;
+    while (length < max) {
+      const n = readSync(fd, procBuffer, length, max - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    return procBuffer.subarray(0, length);
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function readStat(pid: number): StatFields | null {
+  const raw = readProcFile(`/proc/${pid}/stat`);
+  if (!raw) return null;
+  const text = raw.toString('latin1');
   // comm may contain spaces and parentheses: it ends at the last ')'.
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
@@ -63,16 +88,14 @@ function tryReadlink(path: string): string | null {
 }
 
 function readCmdline(pid: number): string[] {
-  try {
-    const raw = readFileSync(`/proc/${pid}/cmdline`);
-    const capped = raw.subarray(0, LIMITS.cmdlineChars).toString('utf8');
-    const args = capped.split('\0');
-    if (args.at(-1) === '') args.pop();
-    if (raw.length > LIMITS.cmdlineChars) args.push('...');
-    return args;
-  } catch {
-    return [];
-  }
+  // One byte more than the cap tells whether there was more.
+  const raw = readProcFile(`/proc/${pid}/cmdline`, LIMITS.cmdlineChars + 1);
+  if (!raw) return [];
+  const more = raw.length > LIMITS.cmdlineChars;
+  const args = raw.subarray(0, LIMITS.cmdlineChars).toString('utf8').split('\0');
+  if (args.at(-1) === '') args.pop();
+  if (more) args.push('...');
+  return args;
 }
 
 export type ProcessWithParent = ProcessInfo & { ppid: number; session: number };

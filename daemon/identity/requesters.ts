@@ -77,8 +77,9 @@ export class ProcRequesterResolver implements RequesterResolver {
     };
     if (atConnection !== undefined) requester.exeAtConnection = atConnection?.exe ?? null;
     if (opener) {
-      const { ppid, session, ...info } = opener;
+      const { ppid, ...info } = opener;
       requester.process = info;
+      const { session } = opener;
       parents.set(requester, { ppid, session });
     }
     return requester;

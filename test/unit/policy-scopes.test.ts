@@ -121,12 +121,14 @@ describe('scopes', () => {
   });
 
   it('process: covers the same process only, and ends when it exits', async () => {
-    const { ask, exited } = setup();
+    const { ask, exited, queue } = setup();
     await ask({ pid: 10, script: T_PY }, 500, 'process');
     expect((await ask({ pid: 10, script: T_PY }, 500)).asked).toBe(false);
     expect((await ask({ pid: 11, script: T_PY }, 500)).asked).toBe(true);
+    // It exits: its connection goes, and so does the grant.
     exited.add(10);
-    expect((await ask({ pid: 10, script: T_PY }, 500)).asked).toBe(true);
+    queue.ownerGone(':1.10');
+    expect(queue.listRemembered()).toEqual([]);
   });
 
   it('program: 50 runs of python3 t.py in one session ask once; other.py, another session, a changed t.py ask again', async () => {
