@@ -6,7 +6,7 @@
 // while locked and SdError('StoreNotInitialized') before create(). Secrets go in and out as
 // Buffers; callers wipe the Buffers they receive (fill(0)) when done.
 
-import type { Tier } from '../../core/wire.js';
+import type { RememberedDecision, Tier } from '../../core/wire.js';
 
 export interface CollectionRecord {
   id: string;
@@ -55,20 +55,10 @@ export interface KeyRecord {
  * A decision the console made to keep (always, deny always): who (the subject's anchor and the
  * words the human read), what (kind, target) and which way. Sealed in the store like an item.
  */
-export interface RuleRecord {
-  id: string;
-  scope: 'always' | 'deny-always' | 'process' | 'session' | 'program' | 'program-any-session' | 'until-lock';
-  verdict: 'allow' | 'deny';
-  persisted: boolean;
-  kind: 'secret' | 'write' | 'delete' | 'sign' | 'key' | 'export' | 'import';
-  uid: number;
-  exe: string;
-  holder: string;
-  target: string;
-  targetLabel: string;
-  createdAt: number;
+export type RuleRecord = Omit<RememberedDecision, 'expiresAt'> & {
+  /** The subject it covers (approvals/grant-scope.ts), matched exactly. */
   anchor: string;
-}
+};
 
 export interface SecretStoreApi {
   readonly initialized: boolean;
