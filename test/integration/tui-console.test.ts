@@ -111,6 +111,27 @@ describe('a secret request on the console', () => {
     await tui.waitForText('No remembered decisions.');
   });
 
+  it('P allows this process until it exits, the list says so, and X in the remembered view revokes everything', async () => {
+    const reading = getSecrets([itemId]);
+    await tui.waitForText(/^> SECRET .*GitHub token/m);
+    await tui.waitForText(new RegExp(`P process +the process pid ${process.pid} \\(`));
+    await sleep(GUARD_WAIT_MS);
+    tui.send('P');
+    await reading;
+    await getSecrets([itemId]);
+    expect(await pendingCount()).toBe(0);
+    tui.send('r');
+    await tui.waitForText(/Remembered decisions[\s\S]*SECRET[^\n]*process/);
+    tui.send('X');
+    await tui.waitForText('No remembered decisions.');
+    const asked = getSecrets([itemId]).then(() => 'allowed', () => 'denied');
+    tui.send(KEYS.escape);
+    await tui.waitForText(/^> SECRET .*GitHub token/m);
+    await sleep(GUARD_WAIT_MS);
+    tui.send('n');
+    expect(await asked).toBe('denied');
+  });
+
   it('ignores a key pressed within the guard time after the request appeared', async () => {
     const reading = getSecrets([itemId]).then(() => 'allowed', () => 'denied');
     await tui.waitForText(/^> SECRET .*GitHub token/m);
