@@ -140,6 +140,10 @@ describe('who may change a tier', () => {
     expect(await h.console.listPending()).toHaveLength(0);
 
     const reading = getSecrets([id]).then(secretText, () => 'refused');
+    // The write was decided over the bus: if the console had it in focus, it says the request is
+    // gone and waits for j/k before anything else takes focus (tui/keys.ts).
+    await tui.waitForText(/^[> ] SECRET HIGH.*Signing/m);
+    if (!/^> SECRET HIGH/m.test(tui.text())) tui.send('j');
     await tui.waitForText(/^> SECRET HIGH.*Signing/m);
     tui.send(KEYS.enter);
     await tui.waitForText('t tier');
