@@ -3,6 +3,7 @@
 // are answered before any connection.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main as gpgMain } from '../../gpg-client/key-cli.js';
+import { main as secretMain } from '../../cli/secret-cli.js';
 
 async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -29,4 +30,29 @@ describe('secrets-dispatcher gpg SUBCOMMAND --help', () => {
       expect(usage.split(' ').filter((w) => w === sub)).toHaveLength(1);
     });
   }
+});
+
+describe('secrets-dispatcher get|set|list|rm --help', () => {
+  const takes: Record<string, string[]> = {
+    get: ['--json', '--reason'],
+    set: ['--label', '--tier', '--json', '--reason'],
+    list: ['--json'],
+    rm: ['--json', '--reason'],
+  };
+  for (const [command, options] of Object.entries(takes)) {
+    it(`${command}: lists every option it takes, each on its own line under Options`, async () => {
+      const { code, stdout } = await capture(() => secretMain(['--help'], command));
+      expect(code).toBe(0);
+      const section = stdout.split('\nOptions:\n')[1];
+      expect(section).toBeDefined();
+      const listed = section!.split('\n').map((l) => /^ {2}(?:-[a-z], )?(--[a-z]+)/.exec(l)?.[1]).filter(Boolean);
+      expect(listed.sort()).toEqual([...options, '--help'].sort());
+    });
+  }
+
+  it('an option a command does not take is refused, not ignored', async () => {
+    const { code, stderr } = await capture(() => secretMain(['--label', 'x', 'service=github'], 'get'));
+    expect(code).toBe(64);
+    expect(stderr).toContain('unknown option "--label"');
+  });
 });
