@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main as gpgMain } from '../../gpg-client/key-cli.js';
 import { main as secretMain } from '../../cli/secret-cli.js';
+import { main as gitMain } from '../../gpg-client/git-setup.js';
 
 async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -54,5 +55,30 @@ describe('secrets-dispatcher get|set|list|rm --help', () => {
     const { code, stderr } = await capture(() => secretMain(['--label', 'x', 'service=github'], 'get'));
     expect(code).toBe(64);
     expect(stderr).toContain('unknown option "--label"');
+  });
+});
+
+describe('secrets-dispatcher git', () => {
+  it('alone: prints its usage with its subcommands to stderr and exits 64', async () => {
+    const { code, stdout, stderr } = await capture(() => gitMain([]));
+    expect(code).toBe(64);
+    expect(stdout).toBe('');
+    expect(stderr).not.toContain('missing setup');
+    expect(stderr).toMatch(/^secrets-dispatcher git <command>/m);
+    expect(stderr).toMatch(/^ {2}setup \[--global\|--local\] \[--signing-key KEY\]/m);
+  });
+
+  it('with an unknown subcommand: names it, then the same usage', async () => {
+    const { code, stderr } = await capture(() => gitMain(['stup']));
+    expect(code).toBe(64);
+    expect(stderr).toContain('unknown command "stup"');
+    expect(stderr).toMatch(/^ {2}setup /m);
+  });
+
+  it('--help: the same usage on stdout, exit 0', async () => {
+    const { code, stdout } = await capture(() => gitMain(['--help']));
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^ {2}setup /m);
+    expect(stdout).toContain('--signing-key');
   });
 });
