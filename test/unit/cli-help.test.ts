@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main as gpgMain } from '../../gpg-client/key-cli.js';
 import { main as secretMain } from '../../cli/secret-cli.js';
 import { main as gitMain } from '../../gpg-client/git-setup.js';
+import { main as provisionMain } from '../../provision/main.js';
+import { desktopUserForCheck } from '../../provision/inputs.js';
 
 async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -80,5 +82,29 @@ describe('secrets-dispatcher git', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^ {2}setup /m);
     expect(stdout).toContain('--signing-key');
+  });
+});
+
+describe('sd-provision --check: whose installation', () => {
+  const me = { uid: 1000, name: 'alice' };
+  it('--user wins, then the installed config, then $SUDO_USER', () => {
+    expect(desktopUserForCheck({ user: 'bob', installed: 'carol', sudoUser: 'dave', runningAs: me })).toBe('bob');
+    expect(desktopUserForCheck({ installed: 'carol', sudoUser: 'dave', runningAs: me })).toBe('carol');
+    expect(desktopUserForCheck({ sudoUser: 'dave', runningAs: me })).toBe('dave');
+  });
+
+  it('without any of them, a desktop user checks their own setup: no --user needed', () => {
+    expect(desktopUserForCheck({ runningAs: me })).toBe('alice');
+    expect(desktopUserForCheck({ sudoUser: '', runningAs: me })).toBe('alice');
+  });
+
+  it('root with nothing to go on is asked for --user (root is never the desktop user)', () => {
+    expect(desktopUserForCheck({ runningAs: { uid: 0, name: 'root' } })).toBeUndefined();
+  });
+
+  it('the help shows --user with --check', async () => {
+    const { code, stdout } = await capture(() => provisionMain(['--help']));
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/sd-provision --check \[--user NAME\] \[--json\]/);
   });
 });
