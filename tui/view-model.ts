@@ -6,6 +6,7 @@ import { LIMITS } from '../core/limits.js';
 import { blockParts, displayWidth, inlineParts, inlineText, omittedLinesMarker, TRUNCATION_MARK, truncateToWidth, wrappedParts } from '../core/untrusted-text.js';
 import type { HistoryEntry, PendingSummary, ProcessInfo, RememberedDecision, RequestDetail, RequesterFacts, RequestKind } from '../core/wire.js';
 import { focusedRequest, type ConsoleState, type GoneFocus, type PassphrasePrompt, type RecentDecision, type ShownRecoveryCode } from './state.js';
+import { counted } from '../core/counted.js';
 
 /**
  * `marker` is ours alone: truncation marks, "[… N more lines not shown]", "(claimed)". Text from a
@@ -212,7 +213,7 @@ function itemLines(r: RequestDetail, width: number, full: boolean): Line[] {
     lines.push(...omittedLine(r, `items.${i}.attributes`, 'attributes'));
   });
   const notSent = r.omitted?.items ?? 0;
-  if (shownItems.length < r.items.length) lines.push(field('', [more(`${r.items.length - shownItems.length + notSent} more items: Enter for all`)]));
+  if (shownItems.length < r.items.length) lines.push(field('', [more(`${counted(r.items.length - shownItems.length + notSent, 'more item')}: Enter for all`)]));
   else if (notSent > 0) lines.push(...omittedLine(r, 'items', 'items'));
   return lines;
 }
@@ -284,10 +285,10 @@ function bundleLines(r: RequestDetail, width: number, full: boolean): Line[] {
   const { counts } = b;
   const lines: Line[] = b.direction === 'export'
     ? [
-      field('Bundle', `every secret (${counts.items} items)${counts.keys ? ` and ${counts.keys} PRIVATE signing keys` : ''}`, 'warn'),
+      field('Bundle', `every secret (${counted(counts.items, 'item')})${counts.keys ? ` and ${counted(counts.keys, 'PRIVATE signing key')}` : ''}`, 'warn'),
       field('', 'its passphrase was chosen by the requester: to the requester it is plaintext', 'warn'),
     ]
-    : [field('Bundle', `adds ${counts.items} items and ${counts.keys} signing keys; overwrites ${counts.overwrites} here`, counts.overwrites ? 'warn' : 'bold')];
+    : [field('Bundle', `adds ${counted(counts.items, 'item')} and ${counted(counts.keys, 'signing key')}; overwrites ${counts.overwrites} here`, counts.overwrites ? 'warn' : 'bold')];
   const shownEntries = full ? b.entries : b.entries.slice(0, 8);
   for (const e of shownEntries) {
     const style: Style = e.action === 'overwrite' ? 'warn' : 'normal';
@@ -404,7 +405,7 @@ function titleLine(state: ConsoleState, now: number): Line {
 function floodLine(state: ConsoleState): Line | null {
   const t = state.status?.throttled;
   if (!t || state.connection !== 'connected') return null;
-  return [seg(` uid ${t.uid}: ${t.refused} requests refused since ${clock(t.since)}, too many waiting (queue full); new requests from it fail until the queue drains `, 'error')];
+  return [seg(` uid ${t.uid}: ${counted(t.refused, 'request')} refused since ${clock(t.since)}, too many waiting (queue full); new requests from it fail until the queue drains `, 'error')];
 }
 
 /**

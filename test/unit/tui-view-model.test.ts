@@ -37,6 +37,8 @@ describe('renderView list and detail pane', () => {
       for (const line of text(view)) expect(displayWidth(line)).toBe(size.width);
       expect(text(view)[1]).toContain(size.width >= 100 ? 'uid 1000: 9800 requests refused since' : 'uid 1000: 9800 requests');
     }
+    const one = { ...STATUS, throttled: { uid: 1000, refused: 1, since: NOW - 30_000 } };
+    expect(text(renderView(arrive(applyStatus(initialState(300), one), [secretRequest()], NOW), { width: 120, height: 30 }, NOW))[1]).toContain('uid 1000: 1 request refused since');
     expect(text(renderView(stateWith(secretRequest()), SIZE, NOW))[0]).not.toContain('refused');
   });
 
