@@ -227,6 +227,23 @@ function messageLines(r: RequestDetail, v: number, full: boolean): Line[] {
   return lines;
 }
 
+/** Identity lines whose value ends in git's "EPOCH ZONE" (author, committer, tagger). */
+const DATED_HEADERS = new Set(['author', 'committer', 'tagger']);
+
+/**
+ * "Name <email> 1796317199 +0000" → "Name <email> 2026-12-03 16:59:59 +0000 (1796317199)": the time
+ * as the signer's clock showed it (in the header's own zone, as git log does), the raw value kept
+ * for whoever compares it with git cat-file. Anything else in the payload stays as it came.
+ */
+export function readableIdentityTime(value: string): string {
+  const m = /^(.* )(\d{1,11}) ([+-])([01]\d|2[0-3])([0-5]\d)$/.exec(value);
+  if (!m) return value;
+  const [, who, epoch, sign, hh, mm] = m;
+  const offsetSeconds = (sign === '-' ? -1 : 1) * (Number(hh) * 60 + Number(mm)) * 60;
+  const local = new Date((Number(epoch) + offsetSeconds) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  return `${who}${local} ${sign}${hh}${mm} (${epoch})`;
+}
+
 function signLines(r: RequestDetail, width: number, full: boolean): Line[] {
   const s = r.sign!;
   const v = width - LABEL_WIDTH;
@@ -249,7 +266,7 @@ function signLines(r: RequestDetail, width: number, full: boolean): Line[] {
   for (const [name, value] of s.headers) {
     const label = labels[name];
     if (!label && !full) continue;
-    lines.push(field(label ?? shown(name, LABEL_WIDTH - 1, 'label'), shown(value, v)));
+    lines.push(field(label ?? shown(name, LABEL_WIDTH - 1, 'label'), shown(DATED_HEADERS.has(name) ? readableIdentityTime(value) : value, v)));
   }
   if (full) lines.push(...omittedLine(r, 'sign.headers', 'header lines'));
   lines.push(...messageLines(r, v, full));
@@ -263,7 +280,7 @@ function signLines(r: RequestDetail, width: number, full: boolean): Line[] {
       lines.push(field('', [seg(`${counts} `), ...shown(f.path, v - 13)]));
     }
     const left = files.length - shownFiles.length + notSent;
-    if (left > 0) lines.push(field('', [more(`${left} more files${full ? ' not shown' : ': Enter for all'}`)]));
+    if (left > 0) lines.push(field('', [more(`${counted(left, 'more file')}${full ? ' not shown' : ': Enter for all'}`)]));
   }
   return lines;
 }
