@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Options } from 'yargs';
 import { parseCommandLine } from '../core/command-line.js';
+import { consolePlace } from '../core/console-place.js';
 import { callMethod, connectBus, disconnectBus, toVariantMap, type MessageBus, type Variant } from '../core/dbus/bus.js';
 import { EXIT, isSdError } from '../core/errors.js';
 import { LIMITS } from '../core/limits.js';
@@ -137,7 +138,7 @@ async function run(bus: MessageBus, sub: Sub, arg: string | undefined, opts: { n
     }
     case 'import': {
       const armored = readInput(arg);
-      process.stderr.write('Approve the import on the console (Ctrl+Alt+F8)...\n');
+      process.stderr.write(`Approve the import ${consolePlace()}...\n`);
       try {
         const [fingerprint] = await callMethod(bus, { ...target, member: 'ImportKey', signature: 'aya{sv}', body: [armored, context], timeoutMs: await decisionTimeoutMs(bus) });
         process.stdout.write(`imported ${fingerprint}\nSet it for git: git config user.signingkey ${fingerprint}\n`);
@@ -147,7 +148,7 @@ async function run(bus: MessageBus, sub: Sub, arg: string | undefined, opts: { n
       return EXIT.ok;
     }
     case 'generate': {
-      process.stderr.write('Approve the new key on the console (Ctrl+Alt+F8)...\n');
+      process.stderr.write(`Approve the new key ${consolePlace()}...\n`);
       const [fingerprint] = await callMethod(bus, {
         ...target, member: 'GenerateKey', signature: 'sssa{sv}', body: [opts.name ?? '', opts.email ?? '', opts.algorithm ?? 'ed25519', context], timeoutMs: await decisionTimeoutMs(bus),
       });
@@ -155,7 +156,7 @@ async function run(bus: MessageBus, sub: Sub, arg: string | undefined, opts: { n
       return EXIT.ok;
     }
     case 'rm': {
-      process.stderr.write('Approve the removal on the console (Ctrl+Alt+F8)...\n');
+      process.stderr.write(`Approve the removal ${consolePlace()}...\n`);
       await callMethod(bus, { ...target, member: 'DeleteKey', signature: 'sa{sv}', body: [arg, context], timeoutMs: await decisionTimeoutMs(bus) });
       process.stdout.write(`deleted ${arg}\n`);
       return EXIT.ok;

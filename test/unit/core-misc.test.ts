@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
 import { ERROR_CODES, SdError, codeFromDbusErrorName, dbusErrorName } from '../../core/errors.js';
 import { counted } from '../../core/counted.js';
+import { CONSOLE_IN_TERMINAL, CONSOLE_PLACE_VAR, consolePlace } from '../../core/console-place.js';
 import { parseIntrospection } from '../../core/dbus/introspection.js';
 import { VERSION } from '../../core/version.js';
 import { CONSOLE_INTERFACE, REQUEST_INTERFACE } from '../../core/names.js';
@@ -35,6 +36,12 @@ describe('errors', () => {
       expect(sentence, code).toMatch(/^[A-Z]/);
       expect(sentence, code).not.toMatch(/\. [a-z]/);
     }
+  });
+
+  it('names the console\'s place: a VT when installed, the sandbox\'s terminal under the dev sandbox', () => {
+    expect(consolePlace({})).toBe('on the console (Ctrl+Alt+F8)');
+    expect(consolePlace({}, 3)).toBe('on the console (Ctrl+Alt+F3)');
+    expect(consolePlace({ [CONSOLE_PLACE_VAR]: CONSOLE_IN_TERMINAL })).toBe('on the console in the sandbox\'s terminal');
   });
 
   it('counts with the noun in the number that fits', () => {
