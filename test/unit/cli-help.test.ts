@@ -56,7 +56,7 @@ describe('secrets-dispatcher get|set|list|rm --help', () => {
   it('an option a command does not take is refused, not ignored', async () => {
     const { code, stderr } = await capture(() => secretMain(['--label', 'x', 'service=github'], 'get'));
     expect(code).toBe(64);
-    expect(stderr).toContain('unknown option "--label"');
+    expect(stderr).toContain('secrets-dispatcher get: Unknown option "--label".');
   });
 });
 
