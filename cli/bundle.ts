@@ -10,6 +10,7 @@ import { EXIT, isSdError } from '../core/errors.js';
 import { LIMITS } from '../core/limits.js';
 import { REASON_KEY, validReason } from '../core/reason.js';
 import { DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
+import { counted } from '../core/counted.js';
 
 interface BundleArgs { _: (string | number)[]; passphraseFile?: string; reason?: string }
 
@@ -116,7 +117,7 @@ async function run(command: string, file: string, passphrase: Buffer, reason: st
     if (size > LIMITS.bundleBytes) throw new UsageError(`${file} is larger than ${LIMITS.bundleBytes} bytes; not a bundle`);
     const bundle = readFileSync(file);
     const [count] = await callMethod(bus, { ...target, member: 'ImportStore', signature: 'ayaya{sv}', body: [bundle, passphrase, context], timeoutMs });
-    return `Imported ${count} items from ${file}.`;
+    return `Imported ${counted(Number(count), 'item')} from ${file}.`;
   } finally {
     passphrase.fill(0);
     disconnectBus(bus);

@@ -18,33 +18,53 @@ const NO_OBJECT = '/';
 /** Reads and changes wait for a human; a prompt's Completed may take as long as the request's deadline. */
 const CALL_TIMEOUT_MS = 25_000;
 
-const REASON_HELP = `
-  --reason TEXT  why you ask, in your own words (at most ${LIMITS.reasonChars} characters): the console
-                 shows it beside the request as the requester's unchecked words, and history keeps it
+// Each option's help line, once; a command's help lists the ones it takes (and parseArgs takes no other).
+const OPTION_HELP = {
+  label: '--label LABEL      the item\'s label, shown by `list` and on the console (required)',
+  tier: '--tier low|normal|high\n                     the item\'s sensitivity tier (default normal): high asks every time',
+  json: '--json             print JSON instead of text',
+  reason: `--reason TEXT      why you ask, in your own words (at most ${LIMITS.reasonChars} characters): the console
+                     shows it beside the request as the requester's unchecked words, and history keeps it`,
+  help: '-h, --help         show this help',
+} as const;
+
+const TAKES: Record<string, (keyof typeof OPTION_HELP)[]> = {
+  get: ['json', 'reason'],
+  set: ['label', 'tier', 'json', 'reason'],
+  list: ['json'],
+  rm: ['json', 'reason'],
+};
+
+const optionsHelp = (command: string): string => `
+Options:
+${[...(TAKES[command] ?? []), 'help' as const].map((o) => `  ${OPTION_HELP[o]}`).join('\n')}
 `;
 
 const HELP: Record<string, string> = {
   get: `Usage: secrets-dispatcher get [--json] [--reason TEXT] KEY=VALUE...
 
 Print the secret of the item whose attributes match (approve on the console). Without --json the
-secret is written as is, with no newline added.
-${REASON_HELP}`,
+secret is written as is, with no newline added; with it, the item's label, attributes, tier and
+secret as one JSON object.
+${optionsHelp('get')}`,
   set: `Usage: secrets-dispatcher set --label LABEL [--tier low|normal|high] [--json] [--reason TEXT] KEY=VALUE... < secret
 
 Store the secret read from stdin under LABEL and the attributes, replacing an item with exactly
 these attributes (replacing asks on the console). --tier asks for the item's sensitivity tier: a
 high item is asked for every time and approved by typing a word on the console. A replaced item's
-tier may be raised this way, never lowered: only the console lowers a tier.
-${REASON_HELP}`,
+tier may be raised this way, never lowered: only the console lowers a tier. --json prints the new
+item's object path.
+${optionsHelp('set')}`,
   list: `Usage: secrets-dispatcher list [--json] [KEY=VALUE...]
 
 List the items matching the attributes (all items without any): label and attributes, no secrets.
 An item whose tier is not normal says so at the end of its line; --json gives every item's "tier".
-`,
+${optionsHelp('list')}`,
   rm: `Usage: secrets-dispatcher rm [--json] [--reason TEXT] KEY=VALUE...
 
-Delete every item matching the attributes (each deletion asks on the console).
-${REASON_HELP}`,
+Delete every item matching the attributes (each deletion asks on the console). --json prints the
+deleted items' object paths.
+${optionsHelp('rm')}`,
 };
 
 interface CliArgs { command: string; json: boolean; label: string | null; reason: string | null; tier: Tier | null; attributes: Record<string, string> }
@@ -59,7 +79,7 @@ function parseArgs(command: string, args: string[]): CliArgs | 'help' {
     const a = args[i]!;
     if (a === '-h' || a === '--help') return 'help';
     if (a === '--json') out.json = true;
-    else if (a === '--label' || a.startsWith('--label=')) {
+    else if (command === 'set' && (a === '--label' || a.startsWith('--label='))) {
       const v = a === '--label' ? args[++i] : a.slice('--label='.length);
       if (v === undefined) throw usageError(command, '--label needs a value.');
       out.label = v;

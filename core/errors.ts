@@ -64,6 +64,15 @@ export function codeFromDbusErrorName(name: string): ErrorCode | undefined {
 }
 
 /**
+ * The detail follows the catalogue's sentence, so it starts a sentence too: a leading lower-case
+ * word ("the secret is…") gets its capital. A detail that starts with a path, a quoted name or an
+ * identifier such as userIds (no space or comma right after the lower-case letters) is left as is.
+ */
+function asSentence(detail: string): string {
+  return /^[a-z]+[ ,]/.test(detail) ? `${detail[0]!.toUpperCase()}${detail.slice(1)}` : detail;
+}
+
+/**
  * The error every module throws. `detail` must never contain a secret; it is shown to the caller
  * and logged. `dbusName` overrides the derived name where a spec demands its own (e.g. IsLocked).
  */
@@ -72,7 +81,7 @@ export class SdError extends Error {
   readonly dbusName: string;
 
   constructor(code: ErrorCode, detail?: string, options?: { dbusName?: string; cause?: unknown }) {
-    super(detail ? `${ERROR_CODES[code]} ${detail}` : ERROR_CODES[code], options?.cause === undefined ? undefined : { cause: options.cause });
+    super(detail ? `${ERROR_CODES[code]} ${asSentence(detail)}` : ERROR_CODES[code], options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SdError';
     this.code = code;
     this.dbusName = options?.dbusName ?? dbusErrorName(code);

@@ -9,6 +9,7 @@ import { callMethod, connectBus, disconnectBus, fromVariantMap, nameHasOwner, ty
 import { CONSOLE_INTERFACE, DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE, SECRET_SERVICE_BUS_NAME } from '../core/names.js';
 import { renderPolicy, renderTestBusConfig } from '../dbus-policy/render.js';
 import { gitSigning } from './git-signing.js';
+import { CONSOLE_IN_TERMINAL, CONSOLE_PLACE_VAR } from '../core/console-place.js';
 
 export interface DevContext {
   /** The checkout (or installed package) root: bin/secrets-dispatcher lives under it. */
@@ -237,6 +238,8 @@ export const agent: Component = {
 export const consoleInTerminal: Component = {
   name: 'console',
   async start(ctx) {
+    // No VT here: clients that source the env file say "on the console in the sandbox's terminal".
+    ctx.env[CONSOLE_PLACE_VAR] = CONSOLE_IN_TERMINAL;
     const child = spawn(process.execPath, cliArgs(ctx, 'tui'), {
       stdio: 'inherit',
       env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: ctx.env.DBUS_SYSTEM_BUS_ADDRESS },

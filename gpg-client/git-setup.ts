@@ -10,12 +10,20 @@ import { callMethod, connectBus, disconnectBus } from '../core/dbus/bus.js';
 import { EXIT } from '../core/errors.js';
 import { DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
 
-const USAGE = `$0 setup [--global|--local] [--signing-key KEY]
+const USAGE = `$0 <command> [options]
 
-Set git's gpg.program to sd-gpg so that \`git commit -S\` and \`git tag -s\` are signed by the companion
-after approval on the console. --global (the default) writes ~/.gitconfig, --local this repository's
-.git/config. With --signing-key, or when the companion holds exactly one key and user.signingkey is
-unset, user.signingkey is set too.`;
+Commands:
+  setup [--global|--local] [--signing-key KEY]
+      Set git's gpg.program to sd-gpg so that \`git commit -S\` and \`git tag -s\` are signed by the
+      companion after approval on the console. --global (the default) writes ~/.gitconfig, --local
+      this repository's .git/config. With --signing-key, or when the companion holds exactly one key
+      and user.signingkey is unset, user.signingkey is set too.`;
+
+const OPTIONS = {
+  global: { type: 'boolean', describe: 'write ~/.gitconfig (default)', conflicts: 'local' },
+  local: { type: 'boolean', describe: 'write this repository\'s .git/config' },
+  'signing-key': { type: 'string', describe: 'also set user.signingkey to this key (fingerprint or key id)' },
+} as const;
 
 interface SetupArgs { _: (string | number)[]; global?: boolean; local?: boolean; signingKey?: string }
 
@@ -59,15 +67,24 @@ async function onlyStoredKey(): Promise<string | null> {
   }
 }
 
+/** The help text, as --help prints it: the usage, the subcommands and the options. */
+async function helpText(): Promise<string> {
+  const parsed = await parseCommandLine(['--help'], { command: 'secrets-dispatcher git', usage: USAGE, options: OPTIONS });
+  return parsed.kind === 'help' ? parsed.text : USAGE.replace('$0', 'secrets-dispatcher git');
+}
+
 export async function main(args: string[]): Promise<number> {
+  // Without a subcommand, or with one we do not have, the person needs the list of subcommands,
+  // not yargs' "missing setup".
+  const first = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '--signing-key');
+  if (!args.includes('--help') && !args.includes('-h') && first !== 'setup') {
+    process.stderr.write(`${first === undefined ? '' : `secrets-dispatcher git: unknown command "${first}"\n\n`}${await helpText()}\n`);
+    return EXIT.usage;
+  }
   const parsed = await parseCommandLine<SetupArgs>(args, {
     command: 'secrets-dispatcher git',
     usage: USAGE,
-    options: {
-      global: { type: 'boolean', describe: 'write ~/.gitconfig (default)', conflicts: 'local' },
-      local: { type: 'boolean', describe: 'write this repository\'s .git/config' },
-      'signing-key': { type: 'string', describe: 'also set user.signingkey to this key (fingerprint or key id)' },
-    },
+    options: OPTIONS,
     positional: { name: 'setup', describe: 'the only subcommand', demand: true },
   });
   if (parsed.kind === 'help') {
@@ -80,7 +97,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const positional = parsed.argv._.map(String);
   if (positional.length !== 1 || positional[0] !== 'setup') {
-    process.stderr.write('secrets-dispatcher git: usage: secrets-dispatcher git setup [--global|--local] (see --help)\n');
+    process.stderr.write('secrets-dispatcher git: usage: secrets-dispatcher git setup [--global|--local] [--signing-key KEY] (see --help)\n');
     return EXIT.usage;
   }
   const scope = parsed.argv.local ? '--local' : '--global';

@@ -4,28 +4,33 @@
 import { readFileSync } from 'node:fs';
 import type { Options } from 'yargs';
 import { parseCommandLine } from '../core/command-line.js';
+import { consolePlace } from '../core/console-place.js';
 import { callMethod, connectBus, disconnectBus, toVariantMap, type MessageBus, type Variant } from '../core/dbus/bus.js';
 import { EXIT, isSdError } from '../core/errors.js';
 import { LIMITS } from '../core/limits.js';
 import { DISPATCHER_BUS_NAME, DISPATCHER_OBJECT_PATH, REQUEST_INTERFACE } from '../core/names.js';
 import { REASON_KEY, validReason } from '../core/reason.js';
 
+// Each subcommand's arguments and what it does, apart: the usage line is `secrets-dispatcher gpg`,
+// the name and its arguments, so the name is written once wherever a line is built from these.
 const SUBCOMMANDS = {
-  import: 'import [FILE|-] [--reason TEXT]   add an armored secret key (gpg --export-secret-keys -a KEYID); asks on the console',
-  list: 'list              the stored keys: fingerprint, algorithm, user ids',
-  'export-public': 'export-public KEY print the armored public key (for the forge or a verifier\'s keyring)',
-  generate: 'generate --name NAME --email EMAIL [--algorithm ed25519|rsa3072|rsa4096] [--reason TEXT]   make a new v4 key; asks on the console',
-  rm: 'rm KEY [--reason TEXT]   delete a stored key; asks on the console',
+  import: { args: '[FILE|-] [--reason TEXT]', what: 'add an armored secret key (gpg --export-secret-keys -a KEYID); asks on the console' },
+  list: { args: '', what: 'the stored keys: fingerprint, algorithm, user ids' },
+  'export-public': { args: 'KEY', what: 'print the armored public key (for the forge or a verifier\'s keyring)' },
+  generate: { args: '--name NAME --email EMAIL [--algorithm ed25519|rsa3072|rsa4096] [--reason TEXT]', what: 'make a new v4 key; asks on the console' },
+  rm: { args: 'KEY [--reason TEXT]', what: 'delete a stored key; asks on the console' },
 } as const;
 
 type Sub = keyof typeof SUBCOMMANDS;
+
+const usageOf = (sub: Sub): string => `secrets-dispatcher gpg ${sub}${SUBCOMMANDS[sub].args ? ` ${SUBCOMMANDS[sub].args}` : ''}`;
 
 const HELP = `Usage: secrets-dispatcher gpg <command> [options]
 
 Signing keys live in the companion's encrypted store; sd-gpg signs with them after approval.
 
 Commands:
-${Object.values(SUBCOMMANDS).map((l) => `  ${l}`).join('\n')}
+${Object.entries(SUBCOMMANDS).map(([name, { args, what }]) => `  ${name}${args ? ` ${args}` : ''}\n      ${what}`).join('\n')}
 
 KEY is a fingerprint, key id, or user id / email. Exit: 0 done, 1 denied or failed, 2 daemon unreachable, 64 usage.
 `;
@@ -68,7 +73,7 @@ export async function main(args: string[]): Promise<number> {
   const reasonOption: Record<string, Options> = asks ? { reason: { type: 'string', describe: `why, in your own words (at most ${LIMITS.reasonChars} characters): shown on the console as the requester's unchecked words, kept in history` } } : {};
   const parsed = await parseCommandLine<{ _: (string | number)[]; name?: string; email?: string; algorithm?: string; reason?: string }>(rest, {
     command: `secrets-dispatcher gpg ${sub}`,
-    usage: `$0 ${SUBCOMMANDS[sub as Sub]}`,
+    usage: `${usageOf(sub as Sub)}\n\n${SUBCOMMANDS[sub as Sub].what}`,
     options: sub === 'generate' ? {
       name: { type: 'string', demandOption: true, describe: 'the key owner\'s name' },
       email: { type: 'string', demandOption: true, describe: 'the key owner\'s email (git matches it with user.email)' },
@@ -89,7 +94,7 @@ export async function main(args: string[]): Promise<number> {
   const positional = parsed.argv._.map(String);
   const needsKey = sub === 'export-public' || sub === 'rm';
   if ((needsKey && positional.length !== 1) || (!needsKey && sub !== 'import' && positional.length > 0) || positional.length > 1) {
-    process.stderr.write(`secrets-dispatcher gpg ${sub}: usage: ${SUBCOMMANDS[sub as Sub]}\n`);
+    process.stderr.write(`secrets-dispatcher gpg ${sub}: usage: ${usageOf(sub as Sub)}\n`);
     return EXIT.usage;
   }
   let context: Record<string, InstanceType<typeof Variant>>;
@@ -133,7 +138,7 @@ async function run(bus: MessageBus, sub: Sub, arg: string | undefined, opts: { n
     }
     case 'import': {
       const armored = readInput(arg);
-      process.stderr.write('Approve the import on the console (Ctrl+Alt+F8)...\n');
+      process.stderr.write(`Approve the import ${consolePlace()}...\n`);
       try {
         const [fingerprint] = await callMethod(bus, { ...target, member: 'ImportKey', signature: 'aya{sv}', body: [armored, context], timeoutMs: await decisionTimeoutMs(bus) });
         process.stdout.write(`imported ${fingerprint}\nSet it for git: git config user.signingkey ${fingerprint}\n`);
@@ -143,7 +148,7 @@ async function run(bus: MessageBus, sub: Sub, arg: string | undefined, opts: { n
       return EXIT.ok;
     }
     case 'generate': {
-      process.stderr.write('Approve the new key on the console (Ctrl+Alt+F8)...\n');
+      process.stderr.write(`Approve the new key ${consolePlace()}...\n`);
       const [fingerprint] = await callMethod(bus, {
         ...target, member: 'GenerateKey', signature: 'sssa{sv}', body: [opts.name ?? '', opts.email ?? '', opts.algorithm ?? 'ed25519', context], timeoutMs: await decisionTimeoutMs(bus),
       });
@@ -151,7 +156,7 @@ async function run(bus: MessageBus, sub: Sub, arg: string | undefined, opts: { n
       return EXIT.ok;
     }
     case 'rm': {
-      process.stderr.write('Approve the removal on the console (Ctrl+Alt+F8)...\n');
+      process.stderr.write(`Approve the removal ${consolePlace()}...\n`);
       await callMethod(bus, { ...target, member: 'DeleteKey', signature: 'sa{sv}', body: [arg, context], timeoutMs: await decisionTimeoutMs(bus) });
       process.stdout.write(`deleted ${arg}\n`);
       return EXIT.ok;

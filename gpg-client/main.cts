@@ -29,7 +29,8 @@ const HELP = `Usage: sd-gpg [gpg options]
 
 git's gpg.program for Secrets Dispatcher. Detached signatures of stdin (what git asks for:
 --status-fd=N -bsau KEY) are made by the companion daemon after you approve them on the console
-(Ctrl+Alt+F8). Every other command line (--verify, --list-keys, --version, ...) runs the real gpg.
+(Ctrl+Alt+F8; in the dev sandbox, the sandbox's terminal). Every other command line (--verify,
+--list-keys, --version, ...) runs the real gpg.
 
 Exit: 0 signed, 1 denied / timed out / failed, 2 daemon unreachable, 64 unsupported signing options.
 Set up: secrets-dispatcher git setup [--global|--local]

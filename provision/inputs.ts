@@ -33,6 +33,15 @@ export function companionName(desktopUser: string): string {
   return `secrets-${desktopUser}`.slice(0, 32);
 }
 
+/**
+ * Whose installation --check looks at: --user, else the one the installed config names, else
+ * $SUDO_USER, else the account running it unless that is root. A desktop user checking their own
+ * setup before (or without) sudo needs no flag; root alone has nobody to default to.
+ */
+export function desktopUserForCheck(given: { user?: string | undefined; installed?: string | undefined; sudoUser?: string | undefined; runningAs: { uid: number; name: string } }): string | undefined {
+  return given.user || given.installed || given.sudoUser || (given.runningAs.uid === 0 ? undefined : given.runningAs.name);
+}
+
 /** The desktop user named by --user, else $SUDO_USER, else the one in an installed config. */
 export function chooseDesktopUser(options: ProvisionOptions, installedConfig: string | null): string {
   let name = options.user ?? options.sudoUser;

@@ -1,13 +1,14 @@
 // sd-provision: argv → inputs → plan → print or apply. Root-only except --check and --dry-run.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseCommandLine } from '../core/command-line.js';
 import { EXIT } from '../core/errors.js';
 import { formatResults, runChecks } from './check.js';
 import { findUntrustedCode } from './code-trust.js';
 import { execute, systemdIsRunning } from './execute.js';
-import { ProvisionError, resolveInputs, type ProvisionOptions } from './inputs.js';
+import { desktopUserForCheck, ProvisionError, resolveInputs, type ProvisionOptions } from './inputs.js';
 import { PATHS, TARGET_UNIT } from './layout.js';
 import { describe, planInstall, planUninstall } from './plan.js';
 import { createLiveProbes } from './probes.js';
@@ -29,13 +30,13 @@ interface Argv {
 
 // yargs wraps a multi-line usage text as one paragraph, so only the first line goes through it.
 const USAGE = 'Usage: sd-provision [--user NAME] [--companion NAME] [--vt 8] [--git] [--dry-run]';
-const ABOUT = `       sd-provision --check [--json]
+const ABOUT = `       sd-provision --check [--user NAME] [--json]
        sd-provision --uninstall [--keep-data]
 
 Installs Secrets Dispatcher for one desktop user (default: $SUDO_USER): the companion user, the
 system-bus policy, the systemd units, the PAM session hook and the config. Run it again at any
 time: it changes only what differs. --check says what is wrong and how to fix it; exit status 1
-when anything FAILs.`;
+when anything FAILs. It checks the installed user (else $SUDO_USER, else you when not root).`;
 
 const OPTIONS = {
   user: { type: 'string', describe: 'desktop user whose secrets are guarded (default: $SUDO_USER)' },
@@ -106,7 +107,7 @@ async function run(argv: Argv): Promise<number> {
     // An installed config names the users; --user/--companion/--vt override it.
     const inputs = resolveInputs(view, {
       ...options,
-      user: argv.user ?? installed.desktopUser ?? process.env.SUDO_USER,
+      user: desktopUserForCheck({ user: argv.user, installed: installed.desktopUser, sudoUser: process.env.SUDO_USER, runningAs: { uid: process.getuid?.() ?? 0, name: userInfo().username } }),
       ...(argv.companion === undefined && installed.companionUser ? { companion: installed.companionUser } : {}),
       ...(argv.vt === undefined && installed.vt ? { vt: installed.vt } : {}),
     });

@@ -6,6 +6,7 @@ import { LIMITS } from '../core/limits.js';
 import { blockParts, displayWidth, inlineParts, inlineText, omittedLinesMarker, TRUNCATION_MARK, truncateToWidth, wrappedParts } from '../core/untrusted-text.js';
 import type { HistoryEntry, PendingSummary, ProcessInfo, RememberedDecision, RequestDetail, RequesterFacts, RequestKind } from '../core/wire.js';
 import { focusedRequest, type ConsoleState, type GoneFocus, type PassphrasePrompt, type RecentDecision, type ShownRecoveryCode } from './state.js';
+import { counted } from '../core/counted.js';
 
 /**
  * `marker` is ours alone: truncation marks, "[… N more lines not shown]", "(claimed)". Text from a
@@ -212,7 +213,7 @@ function itemLines(r: RequestDetail, width: number, full: boolean): Line[] {
     lines.push(...omittedLine(r, `items.${i}.attributes`, 'attributes'));
   });
   const notSent = r.omitted?.items ?? 0;
-  if (shownItems.length < r.items.length) lines.push(field('', [more(`${r.items.length - shownItems.length + notSent} more items: Enter for all`)]));
+  if (shownItems.length < r.items.length) lines.push(field('', [more(`${counted(r.items.length - shownItems.length + notSent, 'more item')}: Enter for all`)]));
   else if (notSent > 0) lines.push(...omittedLine(r, 'items', 'items'));
   return lines;
 }
@@ -224,6 +225,23 @@ function messageLines(r: RequestDetail, v: number, full: boolean): Line[] {
   const omitted = block.omitted + (r.omitted?.['sign.message'] ?? 0);
   if (omitted > 0) lines.push(field(lines.length ? '' : 'Message', [seg(omittedLinesMarker(omitted), 'marker')]));
   return lines;
+}
+
+/** Identity lines whose value ends in git's "EPOCH ZONE" (author, committer, tagger). */
+const DATED_HEADERS = new Set(['author', 'committer', 'tagger']);
+
+/**
+ * "Name <email> 1796317199 +0000" → "Name <email> 2026-12-03 16:59:59 +0000 (1796317199)": the time
+ * as the signer's clock showed it (in the header's own zone, as git log does), the raw value kept
+ * for whoever compares it with git cat-file. Anything else in the payload stays as it came.
+ */
+export function readableIdentityTime(value: string): string {
+  const m = /^(.* )(\d{1,11}) ([+-])([01]\d|2[0-3])([0-5]\d)$/.exec(value);
+  if (!m) return value;
+  const [, who, epoch, sign, hh, mm] = m;
+  const offsetSeconds = (sign === '-' ? -1 : 1) * (Number(hh) * 60 + Number(mm)) * 60;
+  const local = new Date((Number(epoch) + offsetSeconds) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  return `${who}${local} ${sign}${hh}${mm} (${epoch})`;
 }
 
 function signLines(r: RequestDetail, width: number, full: boolean): Line[] {
@@ -248,7 +266,7 @@ function signLines(r: RequestDetail, width: number, full: boolean): Line[] {
   for (const [name, value] of s.headers) {
     const label = labels[name];
     if (!label && !full) continue;
-    lines.push(field(label ?? shown(name, LABEL_WIDTH - 1, 'label'), shown(value, v)));
+    lines.push(field(label ?? shown(name, LABEL_WIDTH - 1, 'label'), shown(DATED_HEADERS.has(name) ? readableIdentityTime(value) : value, v)));
   }
   if (full) lines.push(...omittedLine(r, 'sign.headers', 'header lines'));
   lines.push(...messageLines(r, v, full));
@@ -262,7 +280,7 @@ function signLines(r: RequestDetail, width: number, full: boolean): Line[] {
       lines.push(field('', [seg(`${counts} `), ...shown(f.path, v - 13)]));
     }
     const left = files.length - shownFiles.length + notSent;
-    if (left > 0) lines.push(field('', [more(`${left} more files${full ? ' not shown' : ': Enter for all'}`)]));
+    if (left > 0) lines.push(field('', [more(`${counted(left, 'more file')}${full ? ' not shown' : ': Enter for all'}`)]));
   }
   return lines;
 }
@@ -284,10 +302,10 @@ function bundleLines(r: RequestDetail, width: number, full: boolean): Line[] {
   const { counts } = b;
   const lines: Line[] = b.direction === 'export'
     ? [
-      field('Bundle', `every secret (${counts.items} items)${counts.keys ? ` and ${counts.keys} PRIVATE signing keys` : ''}`, 'warn'),
+      field('Bundle', `every secret (${counted(counts.items, 'item')})${counts.keys ? ` and ${counted(counts.keys, 'PRIVATE signing key')}` : ''}`, 'warn'),
       field('', 'its passphrase was chosen by the requester: to the requester it is plaintext', 'warn'),
     ]
-    : [field('Bundle', `adds ${counts.items} items and ${counts.keys} signing keys; overwrites ${counts.overwrites} here`, counts.overwrites ? 'warn' : 'bold')];
+    : [field('Bundle', `adds ${counted(counts.items, 'item')} and ${counted(counts.keys, 'signing key')}; overwrites ${counts.overwrites} here`, counts.overwrites ? 'warn' : 'bold')];
   const shownEntries = full ? b.entries : b.entries.slice(0, 8);
   for (const e of shownEntries) {
     const style: Style = e.action === 'overwrite' ? 'warn' : 'normal';
@@ -404,7 +422,7 @@ function titleLine(state: ConsoleState, now: number): Line {
 function floodLine(state: ConsoleState): Line | null {
   const t = state.status?.throttled;
   if (!t || state.connection !== 'connected') return null;
-  return [seg(` uid ${t.uid}: ${t.refused} requests refused since ${clock(t.since)}, too many waiting (queue full); new requests from it fail until the queue drains `, 'error')];
+  return [seg(` uid ${t.uid}: ${counted(t.refused, 'request')} refused since ${clock(t.since)}, too many waiting (queue full); new requests from it fail until the queue drains `, 'error')];
 }
 
 /**

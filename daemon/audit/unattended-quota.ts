@@ -8,6 +8,7 @@ import type { RequesterInfo } from '../../core/wire.js';
 import type { Clock } from '../clock.js';
 import { UidQuota, type QuotaOverflow } from '../approvals/quota.js';
 import type { AuditSink } from '../services.js';
+import { counted } from '../../core/counted.js';
 
 type AuditRecord = Parameters<AuditSink['record']>[0];
 
@@ -51,7 +52,7 @@ export class UnattendedRowQuota implements AuditSink {
     const requester: RequesterInfo = { busName: '', uid: o.uid, userName: null, process: null, chain: [], systemdUnit: null, claimed: {} };
     this.sink.record({
       requestId: `q${o.uid}-${Math.round(o.windowStartBoot)}`, kind: this.kinds.get(o.uid) ?? 'secret', requester,
-      target: `${o.over} requests from uid ${o.uid} not recorded: over the quota of ${this.quota.limit} rows a minute for requests nobody decided`,
+      target: `${counted(o.over, 'request')} from uid ${o.uid} not recorded: over the quota of ${this.quota.limit} rows a minute for requests nobody decided`,
       outcome: 'refused', detail: 'QuotaExceeded', createdAt: o.firstOverWall, decidedAt: at,
     });
     this.kinds.delete(o.uid);

@@ -18,6 +18,7 @@ import { resolveAsker } from './asker.js';
 import { exportDetails, importDetails } from './bundle-details.js';
 import { askedTier, desktopTierChange } from './item-tiers.js';
 import type { ItemRecord } from '../store/types.js';
+import { counted } from '../../core/counted.js';
 import {
   validAttributes, validContentType, validId, validIds, validLabel, validOptionalId, validPassphrase, validSecret,
 } from './validate.js';
@@ -145,7 +146,7 @@ export function buildRequestInterface(
       const inside = store.getItems(ids);
       await approvals.request({
         kind: 'delete', requester, reason,
-        summary: `${requesterName(requester)} wants to delete the collection '${collection.label}' and its ${ids.length} items`,
+        summary: `${requesterName(requester)} wants to delete the collection '${collection.label}' and its ${counted(ids.length, 'item')}`,
         items: targetsOf(inside.slice(0, 50)), tier: tierOf(inside), remember: null,
       }, ctx.sender);
       labelsChanged();
@@ -186,7 +187,7 @@ export function buildRequestInterface(
         if (asked) {
           await approvals.request({
             kind: 'write', requester, reason,
-            summary: `${requesterName(requester)} wants to create '${label}' (uid ${requester.uid} created more than ${createsWithoutAsking.limit} items without asking in the last hour)`,
+            summary: `${requesterName(requester)} wants to create '${label}' (uid ${requester.uid} created more than ${counted(createsWithoutAsking.limit, 'item')} without asking in the last hour)`,
             remember: null,
           }, ctx.sender);
         }
@@ -255,7 +256,7 @@ export function buildRequestInterface(
         // The requester chose the bundle's passphrase: to them the bundle is plaintext. Say so.
         await approvals.request({
           kind: 'export', requester, reason,
-          summary: `${requesterName(requester)} wants every secret in the store (${items.length} items)${keys.length ? ` and the private signing keys (${keys.length})` : ''}, in a bundle encrypted with a passphrase it chose itself: to it, the bundle is plaintext`,
+          summary: `${requesterName(requester)} wants every secret in the store (${counted(items.length, 'item')})${keys.length ? ` and the private signing keys (${keys.length})` : ''}, in a bundle encrypted with a passphrase it chose itself: to it, the bundle is plaintext`,
           bundle: exportDetails(store.listCollections().length, items.map((i) => i.label), keys),
           tier: highestTier([...items.map((i) => i.tier), ...keys.map((k) => k.tier)]), remember: null,
         }, ctx.sender);
@@ -282,7 +283,7 @@ export function buildRequestInterface(
           const overwritten = store.getItems(preview.plan.items.filter((i) => i.replaces).map((i) => i.id));
           await approvals.request({
             kind: 'import', requester, reason,
-            summary: `${requesterName(requester)} wants to import ${counts.items} items${counts.keys ? ` and ${counts.keys} signing keys` : ''} from a bundle${counts.overwrites ? `, OVERWRITING ${counts.overwrites} that exist here` : ', overwriting nothing'}`,
+            summary: `${requesterName(requester)} wants to import ${counted(counts.items, 'item')}${counts.keys ? ` and ${counted(counts.keys, 'signing key')}` : ''} from a bundle${counts.overwrites ? `, OVERWRITING ${counts.overwrites} that exist here` : ', overwriting nothing'}`,
             bundle, heldBytes: 2 * untrustedBundle.length, tier: tierOf(overwritten), remember: null,
           }, ctx.sender);
           labelsChanged();

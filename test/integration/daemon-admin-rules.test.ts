@@ -185,7 +185,7 @@ describe.skipIf(!isRoot)('a valid admin rule file is applied', () => {
     const err = await getSecrets(desktop, ids.audited).catch((e) => e);
     expect(err).toMatchObject({ dbusName: `${ERR}ReasonRequired` });
     expect(err.message).toMatch(/needs a reason/);
-    expect(err.message).toContain('admin rule "audit-needs-why"');
+    expect(err.message).toContain('nobody was asked. Admin rule "audit-needs-why"');
     expect(await h.console.listPending()).toEqual([]);
   });
 

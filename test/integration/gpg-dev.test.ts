@@ -54,6 +54,9 @@ describe('dev sandbox signing', () => {
     await approveOnConsole(/Key action\s+generate/);
     const generated = await generating.done;
     expect(generated.code, generated.stderr).toBe(0);
+    // The sandbox has no VT: the client says where its console is.
+    expect(generated.stderr).toContain('Approve the new key on the console in the sandbox\'s terminal');
+    expect(generated.stderr).not.toContain('Ctrl+Alt+F');
     const fpr = /generated ([0-9A-F]{40})/.exec(generated.stdout)![1]!;
     const exported = await start(process.execPath, [CLI, 'gpg', 'export-public', fpr], { env }).done;
     verifier.importKey(exported.stdout);

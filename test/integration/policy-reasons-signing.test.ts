@@ -28,7 +28,7 @@ describe('reasons for signing and keys', () => {
   it('gpg import --reason reaches the console; an over-long one is refused before anything is asked', async () => {
     const tooLong = await runCli(harness, ['gpg', 'import', '-', '--reason', 'k'.repeat(301)], { input: signer.exportSecret(fpr) }).done;
     expect(tooLong.code).toBe(64);
-    expect(tooLong.stderr).toMatch(/--reason: .*reason is 301 characters \(limit 300\)/);
+    expect(tooLong.stderr).toMatch(/--reason: .*Reason is 301 characters \(limit 300\)/);
     expect(await harness.console.listPending()).toEqual([]);
 
     const { result, request } = await withDecision(harness, runCli(harness, ['gpg', 'import', '-', '--reason', 'moving to the new laptop'], { input: signer.exportSecret(fpr) }), 'key',

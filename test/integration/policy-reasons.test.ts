@@ -85,7 +85,7 @@ describe('a request\'s reason', () => {
 
     const fromCli = await cli(['get', '--reason', long, 'service=deploy']);
     expect(fromCli.code).toBe(64);
-    expect(fromCli.stderr).toMatch(/reason is 301 characters \(limit 300\)/);
+    expect(fromCli.stderr).toMatch(/Reason is 301 characters \(limit 300\)/);
 
     const session = await h.sessionClient();
     await expect(callMethod(session, { destination: SECRET_SERVICE_BUS_NAME, path: SECRET_SERVICE_PATH, interface: REASON_INTERFACE, member: 'SetReason', signature: 's', body: [long] }))

@@ -71,7 +71,8 @@ describe('what the console is told', () => {
     const request = secretRequest({ kind: 'export', items: [], rememberScope: null, bundle: exportDetails(1, ['GitHub token'], keys) });
     const status = { initialized: true, locked: false, pending: 1, consoleConnected: true, version: '0', requestTimeoutSeconds: 300, throttled: null };
     const screen = renderView(arrive(applyStatus(initialState(300), status), [request], NOW), { width: 120, height: 40 }, NOW).lines.map(lineText).join('\n');
-    expect(screen).toContain('1 PRIVATE signing keys');
+    expect(screen).toContain('every secret (1 item) and 1 PRIVATE signing key');
+    expect(screen).not.toMatch(/\b1 (items|PRIVATE signing keys)\b/);
     expect(screen).toContain('chosen by the requester: to the requester it is plaintext');
     expect(screen).toContain('Me <me@example.org>');
   });

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
-import { SdError, codeFromDbusErrorName, dbusErrorName } from '../../core/errors.js';
+import { ERROR_CODES, SdError, codeFromDbusErrorName, dbusErrorName } from '../../core/errors.js';
+import { counted } from '../../core/counted.js';
+import { CONSOLE_IN_TERMINAL, CONSOLE_PLACE_VAR, consolePlace } from '../../core/console-place.js';
 import { parseIntrospection } from '../../core/dbus/introspection.js';
 import { VERSION } from '../../core/version.js';
 import { CONSOLE_INTERFACE, REQUEST_INTERFACE } from '../../core/names.js';
@@ -23,6 +25,29 @@ describe('errors', () => {
     expect(codeFromDbusErrorName('net.mowaka.SecretsDispatcher1.Error.QueueFull')).toBe('QueueFull');
     expect(codeFromDbusErrorName('net.mowaka.SecretsDispatcher1.Error.Nope')).toBeUndefined();
     expect(codeFromDbusErrorName('org.freedesktop.DBus.Error.Failed')).toBeUndefined();
+  });
+
+  it('starts the detail as a sentence after the catalogue\'s full stop, leaving paths and names alone', () => {
+    expect(new SdError('TooLarge', 'the secret on stdin is larger than 65536 bytes.').message).toBe('A value is larger than the limit. The secret on stdin is larger than 65536 bytes.');
+    expect(new SdError('Config', 'policy.d/x.json: key "a" has bad value 1.').message).toBe('The configuration is not valid. policy.d/x.json: key "a" has bad value 1.');
+    expect(new SdError('InvalidArgs', 'userIds must be a list.').message).toBe('The arguments are not valid. userIds must be a list.');
+    expect(new SdError('InvalidArgs', '--label needs a value.').message).toBe('The arguments are not valid. --label needs a value.');
+    for (const [code, sentence] of Object.entries(ERROR_CODES)) {
+      expect(sentence, code).toMatch(/^[A-Z]/);
+      expect(sentence, code).not.toMatch(/\. [a-z]/);
+    }
+  });
+
+  it('names the console\'s place: a VT when installed, the sandbox\'s terminal under the dev sandbox', () => {
+    expect(consolePlace({})).toBe('on the console (Ctrl+Alt+F8)');
+    expect(consolePlace({}, 3)).toBe('on the console (Ctrl+Alt+F3)');
+    expect(consolePlace({ [CONSOLE_PLACE_VAR]: CONSOLE_IN_TERMINAL })).toBe('on the console in the sandbox\'s terminal');
+  });
+
+  it('counts with the noun in the number that fits', () => {
+    expect(counted(1, 'item')).toBe('1 item');
+    expect(counted(0, 'item')).toBe('0 items');
+    expect(counted(2, 'signing key')).toBe('2 signing keys');
   });
 
   it('keeps the catalogue sentence first and lets a spec name override', () => {

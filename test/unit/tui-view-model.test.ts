@@ -37,6 +37,8 @@ describe('renderView list and detail pane', () => {
       for (const line of text(view)) expect(displayWidth(line)).toBe(size.width);
       expect(text(view)[1]).toContain(size.width >= 100 ? 'uid 1000: 9800 requests refused since' : 'uid 1000: 9800 requests');
     }
+    const one = { ...STATUS, throttled: { uid: 1000, refused: 1, since: NOW - 30_000 } };
+    expect(text(renderView(arrive(applyStatus(initialState(300), one), [secretRequest()], NOW), { width: 120, height: 30 }, NOW))[1]).toContain('uid 1000: 1 request refused since');
     expect(text(renderView(stateWith(secretRequest()), SIZE, NOW))[0]).not.toContain('refused');
   });
 
@@ -77,10 +79,36 @@ describe('renderView list and detail pane', () => {
 
   it('renders a signing request from the payload: key, author, committer, parent, message, files', () => {
     const lines = text(renderView(stateWith(signRequest()), SIZE, NOW)).join('\n');
-    for (const expected of ['SIGN', '0123456789ABCDEF0123456789ABCDEF01234567 ed25519', 'Author', 'N. B. <nb@example.org> 1764000000 +0000',
+    for (const expected of ['SIGN', '0123456789ABCDEF0123456789ABCDEF01234567 ed25519', 'Author', 'N. B. <nb@example.org> 2025-11-24 16:00:00 +0000 (1764000000)',
       'Committer', 'Parent      9ee8bff', 'Fix the frobnicator', 'It frobbed twice.', '+120 -4', 'tui/screen.ts', '+12 -0', 'docs/BENCHMARKS.md']) {
       expect(lines).toContain(expected);
     }
+  });
+
+  it('shows a commit time as the date and time in its own zone, keeping the raw value', () => {
+    const r = signRequest();
+    r.sign!.headers = [
+      ['author', 'N. B. <nb@example.org> 1796317199 +0000'],
+      ['committer', 'N. B. <nb@example.org> 1796317199 -0530'],
+      ['tagger', 'N. B. <nb@example.org> 1796317199 +0100'],
+    ];
+    const lines = text(renderView(stateWith(r), SIZE, NOW));
+    expect(lines.find((l) => l.includes('Author'))).toContain('N. B. <nb@example.org> 2026-12-03 16:59:59 +0000 (1796317199)');
+    expect(lines.join('\n')).toContain('N. B. <nb@example.org> 2026-12-03 11:29:59 -0530 (1796317199)');
+    expect(lines.join('\n')).toContain('N. B. <nb@example.org> 2026-12-03 17:59:59 +0100 (1796317199)');
+  });
+
+  it('leaves a header that is not "identity epoch zone" as it came (forged or odd values are not reformatted)', () => {
+    const r = signRequest();
+    r.sign!.headers = [
+      ['author', 'N. B. <nb@example.org> 99999999999999999999 +0000'],
+      ['committer', 'N. B. <nb@example.org> 1796317199 +9999'],
+      ['tagger', 'N. B. <nb@example.org> 1796317199'],
+    ];
+    const joined = text(renderView(stateWith(r), SIZE, NOW)).join('\n');
+    expect(joined).toContain('N. B. <nb@example.org> 99999999999999999999 +0000');
+    expect(joined).toContain('N. B. <nb@example.org> 1796317199 +9999');
+    expect(joined).toMatch(/N\. B\. <nb@example\.org> 1796317199 +$/m);
   });
 
   it('puts contradictions between claims and payload first', () => {
