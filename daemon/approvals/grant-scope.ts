@@ -20,7 +20,7 @@
 //   the program it reports, until that process exits: the claim only narrows.
 // Client claims other than these (a signing client's repository) only ever add to the target.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
 import type { RequesterInfo } from '../../core/wire.js';
 import { interpretedScript, isInterpreter } from '../identity/interpreters.js';
 import { addDisplayDetails, readStat } from '../identity/proc.js';
@@ -150,14 +150,18 @@ const RECENT_HASHES = 256;
 function hashFile(path: string): string | null {
   // A script seen before costs one stat; a new or changed one is opened, checked again and read.
   try {
-    const seen = recentHashes.get(versionOf(statSync(path, { bigint: true })));
+    const st = statSync(path, { bigint: true });
+    if (!st.isFile()) return null;
+    const seen = recentHashes.get(versionOf(st));
     if (seen) return seen;
   } catch {
     return null;
   }
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking: the path is the process's own report, and a FIFO swapped in after the stat
+    // would otherwise hold the daemon in open() until someone writes to it.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
     return null;
   }

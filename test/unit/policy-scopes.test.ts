@@ -2,6 +2,7 @@
 // session reader: what each covers (and, as important, what it does not), how tiers bound them,
 // and that "always" / "deny always" come back from the store after a restart.
 import { afterEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,6 +180,21 @@ describe('scopes', () => {
     expect(shown!.rememberScope!.description).toBe('connections opened by pid 10 (/usr/bin/node) that report the program /usr/bin/secret-tool, until that process exits, may read i1 for 10 minutes');
     // Another app forwarded by the same agent is not covered.
     expect((await ask({ ...agent, claimed: { via: 'secret-service-agent', 'requester.exe': '/usr/bin/curl' } }, 500)).asked).toBe(true);
+  });
+
+  it('a script path that names a FIFO or a directory gets no program scope, and the daemon does not wait on it', async () => {
+    const { queue } = setup();
+    const fifo = join(dir, 'fifo.py');
+    execFileSync('mkfifo', [fifo]);
+    for (const script of [fifo, dir]) {
+      const input = read({ pid: 20, script });
+      void queue.request(input, ':1.20').catch(() => undefined);
+      await Promise.resolve();
+      const shown = queue.list()[0]!;
+      expect(shown.rememberScope).toBeNull();
+      expect(shown.noProgramScope).toMatch(/could not be read by the daemon/);
+      queue.decide(shown.id, 'deny', 0);
+    }
   });
 
   it('until lock: covers until the store locks, not after', async () => {
